@@ -1,0 +1,1 @@
+"""FastAPI app and the chat widget's static files."""

@@ -1,0 +1,1 @@
+"""Ingestion, chunking, embedding, FAISS + SQLite metadata store."""

@@ -1,0 +1,1 @@
+"""Answering: retrieval, ranking, sentence extraction, dates."""
