@@ -1,0 +1,182 @@
+"""The `qa` command: ingest articles, ask (one-shot or batch), chat, evaluate, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from index import config
+
+INDEX_HELP = "Index directory (default: $QA_INDEX or var/index)."
+
+
+def _engine(index: str | None):  # noqa: ANN202 - imported lazily: torch takes seconds to load
+    from index.store import IndexUnavailable
+    from qa.engine import Engine
+
+    root = config.index_dir(index)
+    engine = Engine(root)
+    try:
+        engine.snapshot  # noqa: B018 - load now so a broken index fails before any question
+    except IndexUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    return engine
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Dateline: quoted, dated, cited answers from a collection of news articles."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--index", "index", default=None, help=INDEX_HELP)
+@click.option("--rebuild", is_flag=True, help="Start a fresh index from these paths only.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def ingest(paths: tuple[Path, ...], index: str | None, rebuild: bool, quiet: bool) -> None:
+    """Add articles (.txt/.md, .jsonl, .html files or folders) to the index.
+
+    Unchanged files are skipped, changed ones replace their old chunks, and the index switches
+    to the new state atomically, so a crash leaves the previous index usable.
+    """
+    from index.embedder import Embedder
+    from index.ingest import ingest_paths
+    from index.store import IndexUnavailable
+
+    try:
+        summary = ingest_paths(list(paths), config.index_dir(index), Embedder(), rebuild=rebuild,
+                               progress=not quiet)
+    except IndexUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"ingest failed, the index is unchanged: {exc}") from exc
+    for line in summary.lines():
+        click.echo(line, err=line.startswith("  problem"))
+    if summary.problems and not summary.documents_added and not summary.documents_unchanged:
+        sys.exit(1)
+
+
+def _ask_options(func):  # noqa: ANN001, ANN202 - click decorator stack
+    func = click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 50),
+                        help="Supporting passages to return.")(func)
+    func = click.option("--since", default=None, help="Only articles dated on or after (ISO).")(func)
+    func = click.option("--until", default=None, help="Only articles dated on or before (ISO).")(
+        func)
+    func = click.option("--index", "index", default=None, help=INDEX_HELP)(func)
+    return func
+
+
+@main.command()
+@click.argument("question", required=False)
+@_ask_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per answer.")
+def ask(question: str | None, top_k: int, since: str | None, until: str | None,
+        index: str | None, as_json: bool) -> None:
+    """Answer QUESTION; without it, answer one question per line of standard input."""
+    from qa.engine import BadQuestion
+
+    engine = _engine(index)
+    questions = [question] if question is not None else (line.rstrip("\n") for line in sys.stdin)
+    failed = False
+    for text in questions:
+        if question is None and not text.strip():
+            continue
+        try:
+            response = engine.ask(text, top_k=top_k, since=since, until=until)
+        except BadQuestion as exc:
+            failed = True
+            if as_json:
+                click.echo(json.dumps({"question": text, "error": str(exc)}, ensure_ascii=False))
+            else:
+                click.echo(f"error: {exc}", err=True)
+            continue
+        if as_json:
+            click.echo(response.model_dump_json())
+        else:
+            from qa.render import render
+
+            click.echo(render(response, color=sys.stdout.isatty()))
+            if question is None:
+                click.echo()
+    if failed and question is not None:
+        sys.exit(2)
+
+
+@main.command()
+@_ask_options
+def chat(top_k: int, since: str | None, until: str | None, index: str | None) -> None:
+    """Ask questions interactively (empty line, Ctrl-D or 'quit' to leave)."""
+    from qa.engine import BadQuestion
+    from qa.render import render
+
+    engine = _engine(index)
+    click.echo("Ask about the articles. Empty line or Ctrl-D to leave.")
+    while True:
+        try:
+            text = input("? ")
+        except (EOFError, KeyboardInterrupt):
+            click.echo()
+            return
+        if not text.strip() or text.strip().lower() in {"quit", "exit"}:
+            return
+        try:
+            click.echo(render(engine.ask(text, top_k=top_k, since=since, until=until),
+                              color=sys.stdout.isatty()))
+        except BadQuestion as exc:
+            click.echo(f"error: {exc}", err=True)
+
+
+@main.command(name="eval")
+@click.argument("gold", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--index", "index", default=None, help=INDEX_HELP)
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def evaluate(gold: Path, index: str | None, top_k: int, as_json: bool, quiet: bool) -> None:
+    """Score answers to the gold questions in GOLD (JSONL like shared/eval/dev.jsonl)."""
+    from tqdm import tqdm
+
+    from qa.evaluate import EvalReport, load_gold
+
+    try:
+        questions = load_gold(gold)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    engine = _engine(index)
+    report = EvalReport()
+    started = time.perf_counter()
+    for item in tqdm(questions, desc="eval", unit="q", disable=quiet):
+        report.add(item, engine.ask(item.question, top_k=top_k))
+    metrics = report.metrics()
+    if as_json:
+        click.echo(json.dumps({**metrics, "failures": report.failures}, ensure_ascii=False))
+        return
+    for failure in report.failures:
+        click.echo(f"wrong {failure['id']}: {failure['question']}\n"
+                   f"   expected {failure['expected']}\n   got      {failure['got']}")
+    click.echo(f"{len(questions)} questions in {time.perf_counter() - started:.1f} s")
+    click.echo(
+        f"answer@1 {metrics['answer@1']:.3f}  citation@1 {metrics['citation@1']:.3f}  "
+        f"recall@5 {metrics['recall@5']:.3f}  ({metrics['answerable']} answerable)"
+    )
+    click.echo(f"abstain accuracy {metrics['abstain_accuracy']:.3f} "
+               f"({metrics['unanswerable']} without an answer)")
+
+
+@main.command()
+@click.option("--index", "index", default=None, help=INDEX_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(index: str | None, host: str, port: int) -> None:
+    """Serve the HTTP API and the chat widget's demo page."""
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(_engine(index))
+    click.echo(f"Dateline on http://{host}:{port}/  (API docs at /docs)")
+    uvicorn.run(app, host=host, port=port, log_level="info")
