@@ -208,6 +208,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
                 body.question, top_k=body.top_k,
                 since=body.since.isoformat() if body.since else None,
                 until=body.until.isoformat() if body.until else None,
+                session_id=body.session_id,
             )
         except BadQuestion as exc:
             raise HTTPException(422, str(exc)) from exc

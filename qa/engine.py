@@ -76,6 +76,7 @@ class Engine:
         top_k: int = 5,
         since: str | None = None,
         until: str | None = None,
+        session_id: str | None = None,
     ) -> AskResponse:
         question = validate_question(question)
         since_day, until_day = parse_day(since, "since"), parse_day(until, "until")
