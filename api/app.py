@@ -29,6 +29,7 @@ CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
 log = logging.getLogger("dateline.api")
+bearer = HTTPBearer(auto_error=False)
 
 
 class AskRequest(BaseModel):
@@ -178,8 +179,6 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
             for e in exc.errors()
         ]
         return JSONResponse({"detail": errors}, status_code=422)
-
-    bearer = HTTPBearer(auto_error=False)
 
     def require_admin(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
