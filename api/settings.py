@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from index.config import env_float, env_int
+from index.config import env_int
 
 
 def _csv(name: str, default: str) -> tuple[str, ...]:
@@ -21,7 +21,3 @@ class ApiSettings:
         default_factory=lambda: _csv("QA_RATE_LIMIT_EXEMPT", "127.0.0.1,::1")
     )
     max_body_bytes: int = field(default_factory=lambda: env_int("QA_MAX_BODY_BYTES", 1_000_000))
-    session_ttl_seconds: float = field(
-        default_factory=lambda: env_float("QA_SESSION_TTL", 30 * 60)
-    )
-    max_sessions: int = field(default_factory=lambda: env_int("QA_MAX_SESSIONS", 10_000))

@@ -90,8 +90,9 @@ def _fsync_path(path: Path) -> None:
 
 def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
     if read_only:
-        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False
+        )
     else:
         conn = sqlite3.connect(path)
         conn.execute("PRAGMA journal_mode=DELETE")
@@ -171,7 +172,9 @@ class IndexWriter:
 
     # -- reading the state being changed --------------------------------------------------------
     def source_hash(self, source: str) -> str | None:
-        row = self.conn.execute("SELECT file_hash FROM sources WHERE source=?", (source,)).fetchone()
+        row = self.conn.execute(
+            "SELECT file_hash FROM sources WHERE source=?", (source,)
+        ).fetchone()
         return row[0] if row else None
 
     def source_doc_ids(self, source: str) -> list[str]:
@@ -217,8 +220,15 @@ class IndexWriter:
         conn.execute(
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
-                article.doc_id, article.source, article.title, article.date, article.date_source,
-                article.url, article.text, article.body_start, article.content_hash,
+                article.doc_id,
+                article.source,
+                article.title,
+                article.date,
+                article.date_source,
+                article.url,
+                article.text,
+                article.body_start,
+                article.content_hash,
                 datetime.now(UTC).isoformat(timespec="seconds"),
             ),
         )
@@ -230,8 +240,14 @@ class IndexWriter:
             chunk_rows.append((chunk_id + offset, article.doc_id, chunk.start, chunk.end))
             for sentence in chunk.sentences:
                 sentence_rows.append(
-                    (sentence_id + len(sentence_rows), chunk_id + offset, article.doc_id,
-                     sentence.start, sentence.end, sentence.norm_hash)
+                    (
+                        sentence_id + len(sentence_rows),
+                        chunk_id + offset,
+                        article.doc_id,
+                        sentence.start,
+                        sentence.end,
+                        sentence.norm_hash,
+                    )
                 )
         conn.executemany("INSERT INTO chunks VALUES (?,?,?,?)", chunk_rows)
         conn.executemany("INSERT INTO sentences VALUES (?,?,?,?,?,?)", sentence_rows)
@@ -256,9 +272,7 @@ class IndexWriter:
     def _allocate(self, name: str, count: int) -> int:
         row = self.conn.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
         first = row[0] if row else 0
-        self.conn.execute(
-            "INSERT OR REPLACE INTO counters VALUES (?,?)", (name, first + count)
-        )
+        self.conn.execute("INSERT OR REPLACE INTO counters VALUES (?,?)", (name, first + count))
         return int(first)
 
     # -- publishing -----------------------------------------------------------------------------
@@ -270,12 +284,18 @@ class IndexWriter:
         started = time.perf_counter()
         self.conn.commit()
         chunk_ids, chunk_vectors = self._merged(
-            "chunk", self._removed_chunks, self._new_chunk_ids, self._new_chunk_vectors,
+            "chunk",
+            self._removed_chunks,
+            self._new_chunk_ids,
+            self._new_chunk_vectors,
             np.float32,
         )
         sentence_ids, sentence_vectors = self._merged(
-            "sentence", self._removed_sentences, self._new_sentence_ids,
-            self._new_sentence_vectors, np.float16,
+            "sentence",
+            self._removed_sentences,
+            self._new_sentence_ids,
+            self._new_sentence_vectors,
+            np.float16,
         )
         np.save(self._work / "chunk_ids.npy", chunk_ids)
         np.save(self._work / "chunk_vectors.npy", chunk_vectors)
@@ -336,9 +356,16 @@ class IndexWriter:
             old_vectors = np.load(self._base / f"{kind}_vectors.npy", mmap_mode="r")
         keep = ~np.isin(old_ids, np.asarray(removed, dtype=np.int64))
         ids = np.concatenate([old_ids[keep], *new_ids]) if new_ids else old_ids[keep]
-        vectors = np.concatenate(
-            [np.asarray(old_vectors[keep], dtype=dtype), *(v.astype(dtype) for v in new_vectors)]
-        ) if new_vectors else np.asarray(old_vectors[keep], dtype=dtype)
+        vectors = (
+            np.concatenate(
+                [
+                    np.asarray(old_vectors[keep], dtype=dtype),
+                    *(v.astype(dtype) for v in new_vectors),
+                ]
+            )
+            if new_vectors
+            else np.asarray(old_vectors[keep], dtype=dtype)
+        )
         order = np.argsort(ids, kind="stable")
         return ids[order], np.ascontiguousarray(vectors[order]).reshape(-1, self.dim)
 
@@ -424,6 +451,12 @@ class IndexSnapshot:
     def size(self) -> int:
         return len(self.chunk_ids)
 
+    @property
+    def newest_date(self) -> date | None:
+        """The newest article date: "now" for relative dates in questions about this archive."""
+        known = self.chunk_date[self.chunk_date >= 0]
+        return date.fromordinal(int(known.max())) if len(known) else None
+
     def documents(self, doc_ids: Iterable[str]) -> dict[str, DocumentRow]:
         wanted = sorted(set(doc_ids))
         if not wanted:
@@ -462,6 +495,18 @@ class IndexSnapshot:
     def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
+
+    def first_sentences(self, doc_ids: Iterable[str]) -> list[tuple[str, int, int]]:
+        """(doc id, start, end) of each document's first indexed sentence: its lede."""
+        wanted = sorted(set(doc_ids))
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        return self._query(
+            "SELECT doc_id, char_start, char_end FROM sentences WHERE id IN "
+            f"(SELECT MIN(id) FROM sentences WHERE doc_id IN ({marks}) GROUP BY doc_id)",
+            wanted,
+        )
 
     def sentence_vectors_of(self, sentence_ids: Sequence[int]) -> np.ndarray:
         positions = np.searchsorted(self.sentence_ids, np.asarray(sentence_ids, dtype=np.int64))

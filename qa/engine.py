@@ -11,13 +11,30 @@ import numpy as np
 from index import config
 from index.embedder import Embedder
 from index.store import DocumentRow, IndexSnapshot, live_version
-from qa.models import Answer, AskResponse, DateWindow, Passage, Span
+from qa.conversation import SessionStore, Turn, resolve
+from qa.models import (
+    Answer,
+    AskResponse,
+    Citation,
+    DateWindow,
+    EventDate,
+    Passage,
+    Span,
+    TurnRef,
+)
 from qa.retrieve import date_mask, hybrid_search
 from qa.select import ScoredSentence, select_sentences
+from qa.temporal import TimeFilter, parse_question_time, resolve_event_dates, strip_expression
+from qa.timeline import MAX_ENTRIES, has_subject, pick_timeline
 
 MAX_QUESTION_CHARS = config.env_int("QA_MAX_QUESTION_CHARS", 2000)
 # An answer needs this much support; below it Dateline says the articles do not hold it.
 MIN_ANSWER_SCORE = config.env_float("QA_MIN_ANSWER_SCORE", 0.5)
+# Scores this close are a tie, broken toward the newer article; "latest" questions widen it.
+TIE_MARGIN = 1e-6
+RECENCY_MARGIN = config.env_float("QA_RECENCY_MARGIN", 0.1)
+SESSION_TTL_SECONDS = config.env_float("QA_SESSION_TTL", 30 * 60)
+MAX_SESSIONS = config.env_int("QA_MAX_SESSIONS", 10_000)
 
 
 class BadQuestion(ValueError):
@@ -53,6 +70,7 @@ class Engine:
     def __init__(self, index_root: Path, embedder: Embedder | None = None) -> None:
         self.index_root = index_root
         self.embedder = embedder or Embedder()
+        self.sessions = SessionStore(SESSION_TTL_SECONDS, MAX_SESSIONS)
         self._snapshot: IndexSnapshot | None = None
         self._lock = threading.Lock()
 
@@ -83,39 +101,93 @@ class Engine:
         if since_day and until_day and since_day > until_day:
             raise BadQuestion(f"since ({since_day}) is after until ({until_day})")
         snapshot = self.snapshot
-        window = (
-            DateWindow(
-                since=since_day.isoformat() if since_day else None,
-                until=until_day.isoformat() if until_day else None,
-            )
-            if since_day or until_day
-            else None
-        )
+        turns = self.sessions.turns(session_id) if session_id else []
+        resolved = resolve(question, turns)
+        time_filter = parse_question_time(resolved.query, snapshot.newest_date or date.today())
+        query = resolved.query
+        if time_filter is not None and time_filter.text:
+            query = strip_expression(resolved.query, time_filter) or resolved.query
+            if since_day is None and until_day is None:
+                since_day, until_day = time_filter.since, time_filter.until
+        window = _window(since_day, until_day, time_filter)
         mask = date_mask(
             snapshot,
             since_day.toordinal() if since_day else None,
             until_day.toordinal() if until_day else None,
         )
-        query_vector = self.encode_query(question)
-        hits = hybrid_search(snapshot, query_vector, question, mask)
-        passages_hits = hits[: max(top_k, 1)]
+        query_vector = self.encode_query(query)
+        hits = hybrid_search(snapshot, query_vector, query, mask)
         doc_ids = {snapshot.chunk_doc[h.position] for h in hits[: max(top_k, 8)]}
+        if mask is not None and not has_subject(query):
+            ranked = _ledes(snapshot, mask)
+            doc_ids |= {s.doc_id for s in ranked}
         documents = snapshot.documents(doc_ids)
         texts = {doc_id: row.text for doc_id, row in documents.items()}
-        ranked = select_sentences(snapshot, question, query_vector, hits, texts)
-        best = ranked[0] if ranked and ranked[0].score >= MIN_ANSWER_SCORE else None
-        passages = [
-            _passage(documents[snapshot.chunk_doc[h.position]],
-                     int(snapshot.chunk_start[h.position]), int(snapshot.chunk_end[h.position]),
-                     h.fused)
-            for h in passages_hits
-        ]
+        dates = {doc_id: row.date for doc_id, row in documents.items()}
+        if mask is not None and not has_subject(query):
+            # "What happened in July 2022?": what each article of that time leads with.
+            best = ranked[0] if ranked else None
+            timeline = sorted(ranked, key=lambda s: dates[s.doc_id] or "")[:MAX_ENTRIES]
+            timeline = timeline if len(timeline) > 1 else []
+        else:
+            ranked = select_sentences(snapshot, query, query_vector, hits, texts)
+            recency = time_filter is not None and time_filter.recency
+            best = _best(ranked, dates, recency)
+            timeline = pick_timeline(query, ranked, dates, MIN_ANSWER_SCORE) if best else []
+        if session_id:
+            self.sessions.record(session_id, Turn(question, query))
         return AskResponse(
             question=question,
             answer=_answer(documents[best.doc_id], best) if best else None,
-            passages=passages,
+            passages=[
+                _passage(documents[snapshot.chunk_doc[h.position]],
+                         int(snapshot.chunk_start[h.position]),
+                         int(snapshot.chunk_end[h.position]), h.fused)
+                for h in hits[: max(top_k, 1)]
+            ],
+            timeline=[_citation(documents[s.doc_id], s.start, s.end, s.score) for s in timeline],
             window=window,
+            session_id=session_id,
+            context=TurnRef(turn=resolved.turn, question=resolved.earlier_question)
+            if resolved.turn is not None and resolved.earlier_question is not None
+            else None,
         )
+
+
+def _best(
+    ranked: list[ScoredSentence], dates: dict[str, str | None], recency: bool
+) -> ScoredSentence | None:
+    """The best supported sentence; near-ties (or, for "latest" questions, close calls) go to
+    the newer article."""
+    supported = [s for s in ranked if s.score >= MIN_ANSWER_SCORE]
+    if not supported:
+        return None
+    margin = RECENCY_MARGIN if recency else TIE_MARGIN
+    contenders = [s for s in supported if supported[0].score - s.score <= margin]
+    return max(contenders, key=lambda s: (dates.get(s.doc_id) or "", s.score))
+
+
+def _ledes(snapshot: IndexSnapshot, mask: np.ndarray) -> list[ScoredSentence]:
+    """The first sentence of every article the date window allows, newest article first."""
+    doc_ids = {snapshot.chunk_doc[i] for i in np.flatnonzero(mask)}
+    ledes = [ScoredSentence(-1, doc_id, start, end, MIN_ANSWER_SCORE, (), None)
+             for doc_id, start, end in snapshot.first_sentences(doc_ids)]
+    dates = {d: snapshot.chunk_date[i] for i, d in enumerate(snapshot.chunk_doc)}
+    return sorted(ledes, key=lambda s: -dates[s.doc_id])
+
+
+def _window(
+    since: date | None, until: date | None, time_filter: TimeFilter | None
+) -> DateWindow | None:
+    if since is None and until is None:
+        return None
+    from_question = time_filter is not None and (since, until) == (
+        time_filter.since, time_filter.until)
+    return DateWindow(
+        since=since.isoformat() if since else None,
+        until=until.isoformat() if until else None,
+        text=time_filter.text if from_question and time_filter else None,
+    )
 
 
 def _citation_fields(doc: DocumentRow) -> dict[str, str | None]:
@@ -128,11 +200,15 @@ def _citation_fields(doc: DocumentRow) -> dict[str, str | None]:
     }
 
 
-def _passage(doc: DocumentRow, start: int, end: int, score: float) -> Passage:
-    return Passage(
+def _citation(doc: DocumentRow, start: int, end: int, score: float) -> Citation:
+    return Citation(
         **_citation_fields(doc), text=doc.text[start:end], char_start=start, char_end=end,
         score=round(score, 6),
     )
+
+
+def _passage(doc: DocumentRow, start: int, end: int, score: float) -> Passage:
+    return Passage(**_citation(doc, start, end, score).model_dump())
 
 
 def _answer(doc: DocumentRow, best: ScoredSentence) -> Answer:
@@ -142,7 +218,13 @@ def _answer(doc: DocumentRow, best: ScoredSentence) -> Answer:
         if best.span
         else None
     )
+    article_date = date.fromisoformat(doc.date) if doc.date else None
+    events = [
+        EventDate(text=e.text, char_start=e.char_start, char_end=e.char_end,
+                  start=e.start.isoformat(), end=e.end.isoformat())
+        for e in resolve_event_dates(doc.text[best.start : best.end], best.start, article_date)
+    ]
     return Answer(
-        **_citation_fields(doc), text=doc.text[best.start : best.end], char_start=best.start,
-        char_end=best.end, score=round(best.score, 6), span=span,
+        **_citation(doc, best.start, best.end, best.score).model_dump(), span=span,
+        event_dates=events,
     )
