@@ -113,8 +113,12 @@ def chat(top_k: int, since: str | None, until: str | None, index: str | None) ->
     from qa.engine import BadQuestion
     from qa.render import render
 
+    import uuid
+
     engine = _engine(index)
-    click.echo("Ask about the articles. Empty line or Ctrl-D to leave.")
+    session_id = uuid.uuid4().hex
+    click.echo("Ask about the articles; follow-ups like \"and when was that?\" use earlier turns. "
+               "Empty line or Ctrl-D to leave.")
     while True:
         try:
             text = input("? ")
@@ -124,8 +128,9 @@ def chat(top_k: int, since: str | None, until: str | None, index: str | None) ->
         if not text.strip() or text.strip().lower() in {"quit", "exit"}:
             return
         try:
-            click.echo(render(engine.ask(text, top_k=top_k, since=since, until=until),
-                              color=sys.stdout.isatty()))
+            response = engine.ask(text, top_k=top_k, since=since, until=until,
+                                  session_id=session_id)
+            click.echo(render(response, color=sys.stdout.isatty()))
         except BadQuestion as exc:
             click.echo(f"error: {exc}", err=True)
 
