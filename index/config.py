@@ -38,7 +38,9 @@ def env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise SystemExit(f"{name}={raw!r} is not an integer; unset it or give a whole number") from exc
+        raise SystemExit(
+            f"{name}={raw!r} is not an integer; unset it or give a whole number"
+        ) from exc
 
 
 def env_float(name: str, default: float) -> float:

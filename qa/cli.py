@@ -15,19 +15,26 @@ INDEX_HELP = "Index directory (default: $QA_INDEX or var/index)."
 
 
 def _engine(index: str | None):  # noqa: ANN202 - imported lazily: torch takes seconds to load
-    from index.store import IndexUnavailable
     from qa.engine import Engine
 
-    root = config.index_dir(index)
-    engine = Engine(root)
-    try:
-        engine.snapshot  # noqa: B018 - load now so a broken index fails before any question
-    except IndexUnavailable as exc:
-        raise click.ClickException(str(exc)) from exc
+    engine = Engine(config.index_dir(index))
+    engine.snapshot  # noqa: B018 - load now so a broken index fails before any question
     return engine
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Every command reports a missing, damaged or unwritable index as one line, exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from index.store import IndexUnavailable, IndexWriteFailed
+
+        try:
+            return super().invoke(ctx)
+        except (IndexUnavailable, IndexWriteFailed) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Dateline: quoted, dated, cited answers from a collection of news articles."""
 
@@ -45,13 +52,11 @@ def ingest(paths: tuple[Path, ...], index: str | None, rebuild: bool, quiet: boo
     """
     from index.embedder import Embedder
     from index.ingest import ingest_paths
-    from index.store import IndexUnavailable
 
     try:
-        summary = ingest_paths(list(paths), config.index_dir(index), Embedder(), rebuild=rebuild,
-                               progress=not quiet)
-    except IndexUnavailable as exc:
-        raise click.ClickException(str(exc)) from exc
+        summary = ingest_paths(
+            list(paths), config.index_dir(index), Embedder(), rebuild=rebuild, progress=not quiet
+        )
     except OSError as exc:
         raise click.ClickException(f"ingest failed, the index is unchanged: {exc}") from exc
     for line in summary.lines():
@@ -61,11 +66,19 @@ def ingest(paths: tuple[Path, ...], index: str | None, rebuild: bool, quiet: boo
 
 
 def _ask_options(func):  # noqa: ANN001, ANN202 - click decorator stack
-    func = click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 50),
-                        help="Supporting passages to return.")(func)
-    func = click.option("--since", default=None, help="Only articles dated on or after (ISO).")(func)
+    func = click.option(
+        "--top-k",
+        default=5,
+        show_default=True,
+        type=click.IntRange(1, 50),
+        help="Supporting passages to return.",
+    )(func)
+    func = click.option("--since", default=None, help="Only articles dated on or after (ISO).")(
+        func
+    )
     func = click.option("--until", default=None, help="Only articles dated on or before (ISO).")(
-        func)
+        func
+    )
     func = click.option("--index", "index", default=None, help=INDEX_HELP)(func)
     return func
 
@@ -74,8 +87,14 @@ def _ask_options(func):  # noqa: ANN001, ANN202 - click decorator stack
 @click.argument("question", required=False)
 @_ask_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per answer.")
-def ask(question: str | None, top_k: int, since: str | None, until: str | None,
-        index: str | None, as_json: bool) -> None:
+def ask(
+    question: str | None,
+    top_k: int,
+    since: str | None,
+    until: str | None,
+    index: str | None,
+    as_json: bool,
+) -> None:
     """Answer QUESTION; without it, answer one question per line of standard input."""
     from qa.engine import BadQuestion
 
@@ -110,15 +129,17 @@ def ask(question: str | None, top_k: int, since: str | None, until: str | None,
 @_ask_options
 def chat(top_k: int, since: str | None, until: str | None, index: str | None) -> None:
     """Ask questions interactively (empty line, Ctrl-D or 'quit' to leave)."""
+    import uuid
+
     from qa.engine import BadQuestion
     from qa.render import render
 
-    import uuid
-
     engine = _engine(index)
     session_id = uuid.uuid4().hex
-    click.echo("Ask about the articles; follow-ups like \"and when was that?\" use earlier turns. "
-               "Empty line or Ctrl-D to leave.")
+    click.echo(
+        'Ask about the articles; follow-ups like "and when was that?" use earlier turns. '
+        "Empty line or Ctrl-D to leave."
+    )
     while True:
         try:
             text = input("? ")
@@ -128,8 +149,9 @@ def chat(top_k: int, since: str | None, until: str | None, index: str | None) ->
         if not text.strip() or text.strip().lower() in {"quit", "exit"}:
             return
         try:
-            response = engine.ask(text, top_k=top_k, since=since, until=until,
-                                  session_id=session_id)
+            response = engine.ask(
+                text, top_k=top_k, since=since, until=until, session_id=session_id
+            )
             click.echo(render(response, color=sys.stdout.isatty()))
         except BadQuestion as exc:
             click.echo(f"error: {exc}", err=True)
@@ -161,15 +183,19 @@ def evaluate(gold: Path, index: str | None, top_k: int, as_json: bool, quiet: bo
         click.echo(json.dumps({**metrics, "failures": report.failures}, ensure_ascii=False))
         return
     for failure in report.failures:
-        click.echo(f"wrong {failure['id']}: {failure['question']}\n"
-                   f"   expected {failure['expected']}\n   got      {failure['got']}")
+        click.echo(
+            f"wrong {failure['id']}: {failure['question']}\n"
+            f"   expected {failure['expected']}\n   got      {failure['got']}"
+        )
     click.echo(f"{len(questions)} questions in {time.perf_counter() - started:.1f} s")
     click.echo(
         f"answer@1 {metrics['answer@1']:.3f}  citation@1 {metrics['citation@1']:.3f}  "
         f"recall@5 {metrics['recall@5']:.3f}  ({metrics['answerable']} answerable)"
     )
-    click.echo(f"abstain accuracy {metrics['abstain_accuracy']:.3f} "
-               f"({metrics['unanswerable']} without an answer)")
+    click.echo(
+        f"abstain accuracy {metrics['abstain_accuracy']:.3f} "
+        f"({metrics['unanswerable']} without an answer)"
+    )
 
 
 @main.command()

@@ -17,10 +17,12 @@ from index.vectors import tokenize_query
 
 MAX_TURNS = 20
 
-_FOLLOW_UP_START = re.compile(r"^\s*(and|also|but|so|what about|how about|and what about)\b",
-                              re.I)
-_REFERENCE = re.compile(r"\b(it|that|this|those|these|they|them|he|she|him|her|his|its|their|"
-                        r"there|then|the same)\b", re.I)
+_FOLLOW_UP_START = re.compile(r"^\s*(and|also|but|so|what about|how about|and what about)\b", re.I)
+_REFERENCE = re.compile(
+    r"\b(it|that|this|those|these|they|them|he|she|him|her|his|its|their|"
+    r"there|then|the same)\b",
+    re.I,
+)
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how) about\s+(?P<subject>.+?)[\s?.!]*$", re.I)
 _NAME = re.compile(r"\b[A-Z][\w'’-]+")
 _WORD = re.compile(r"[\w'’-]+")

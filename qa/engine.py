@@ -140,9 +140,12 @@ class Engine:
             question=question,
             answer=_answer(documents[best.doc_id], best) if best else None,
             passages=[
-                _passage(documents[snapshot.chunk_doc[h.position]],
-                         int(snapshot.chunk_start[h.position]),
-                         int(snapshot.chunk_end[h.position]), h.fused)
+                _passage(
+                    documents[snapshot.chunk_doc[h.position]],
+                    int(snapshot.chunk_start[h.position]),
+                    int(snapshot.chunk_end[h.position]),
+                    h.fused,
+                )
                 for h in hits[: max(top_k, 1)]
             ],
             timeline=[_citation(documents[s.doc_id], s.start, s.end, s.score) for s in timeline],
@@ -170,8 +173,10 @@ def _best(
 def _ledes(snapshot: IndexSnapshot, mask: np.ndarray) -> list[ScoredSentence]:
     """The first sentence of every article the date window allows, newest article first."""
     doc_ids = {snapshot.chunk_doc[i] for i in np.flatnonzero(mask)}
-    ledes = [ScoredSentence(-1, doc_id, start, end, MIN_ANSWER_SCORE, (), None)
-             for doc_id, start, end in snapshot.first_sentences(doc_ids)]
+    ledes = [
+        ScoredSentence(-1, doc_id, start, end, MIN_ANSWER_SCORE, (), None)
+        for doc_id, start, end in snapshot.first_sentences(doc_ids)
+    ]
     dates = {d: snapshot.chunk_date[i] for i, d in enumerate(snapshot.chunk_doc)}
     return sorted(ledes, key=lambda s: -dates[s.doc_id])
 
@@ -182,7 +187,9 @@ def _window(
     if since is None and until is None:
         return None
     from_question = time_filter is not None and (since, until) == (
-        time_filter.since, time_filter.until)
+        time_filter.since,
+        time_filter.until,
+    )
     return DateWindow(
         since=since.isoformat() if since else None,
         until=until.isoformat() if until else None,
@@ -190,19 +197,16 @@ def _window(
     )
 
 
-def _citation_fields(doc: DocumentRow) -> dict[str, str | None]:
-    return {
-        "doc_id": doc.doc_id,
-        "source": doc.source,
-        "title": doc.title,
-        "date": doc.date,
-        "date_source": doc.date_source,
-    }
-
-
 def _citation(doc: DocumentRow, start: int, end: int, score: float) -> Citation:
     return Citation(
-        **_citation_fields(doc), text=doc.text[start:end], char_start=start, char_end=end,
+        doc_id=doc.doc_id,
+        source=doc.source,
+        title=doc.title,
+        date=doc.date,
+        date_source=doc.date_source,
+        text=doc.text[start:end],
+        char_start=start,
+        char_end=end,
         score=round(score, 6),
     )
 
@@ -213,18 +217,27 @@ def _passage(doc: DocumentRow, start: int, end: int, score: float) -> Passage:
 
 def _answer(doc: DocumentRow, best: ScoredSentence) -> Answer:
     span = (
-        Span(text=doc.text[best.span[0] : best.span[1]], char_start=best.span[0],
-             char_end=best.span[1])
+        Span(
+            text=doc.text[best.span[0] : best.span[1]],
+            char_start=best.span[0],
+            char_end=best.span[1],
+        )
         if best.span
         else None
     )
     article_date = date.fromisoformat(doc.date) if doc.date else None
     events = [
-        EventDate(text=e.text, char_start=e.char_start, char_end=e.char_end,
-                  start=e.start.isoformat(), end=e.end.isoformat())
+        EventDate(
+            text=e.text,
+            char_start=e.char_start,
+            char_end=e.char_end,
+            start=e.start.isoformat(),
+            end=e.end.isoformat(),
+        )
         for e in resolve_event_dates(doc.text[best.start : best.end], best.start, article_date)
     ]
     return Answer(
-        **_citation(doc, best.start, best.end, best.score).model_dump(), span=span,
+        **_citation(doc, best.start, best.end, best.score).model_dump(),
+        span=span,
         event_dates=events,
     )

@@ -76,8 +76,14 @@ class EvalReport:
             if answer is None:
                 self.abstained += 1
             else:
-                self.failures.append({"id": gold.id, "question": gold.question,
-                                      "expected": "no answer", "got": answer.text})
+                self.failures.append(
+                    {
+                        "id": gold.id,
+                        "question": gold.question,
+                        "expected": "no answer",
+                        "got": answer.text,
+                    }
+                )
             return
         self.answerable += 1
         ok = answer is not None and answer_correct(answer.text, gold.answers)
@@ -88,9 +94,14 @@ class EvalReport:
         if any(_contains(t, gold.answers) for t in texts):
             self.recalled += 1
         if not ok:
-            self.failures.append({"id": gold.id, "question": gold.question,
-                                  "expected": gold.answers,
-                                  "got": answer.text if answer else None})
+            self.failures.append(
+                {
+                    "id": gold.id,
+                    "question": gold.question,
+                    "expected": gold.answers,
+                    "got": answer.text if answer else None,
+                }
+            )
 
     def metrics(self) -> dict[str, float]:
         def ratio(part: int, whole: int) -> float:

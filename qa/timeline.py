@@ -39,8 +39,11 @@ def pick_timeline(
         return []
     if not asks_for_development(question):
         best = supported[0]
-        rivals = [s for s in supported[1:] if best.score - s.score <= COMPETING_MARGIN
-                  and dates[s.doc_id] != dates[best.doc_id]]
+        rivals = [
+            s
+            for s in supported[1:]
+            if best.score - s.score <= COMPETING_MARGIN and dates[s.doc_id] != dates[best.doc_id]
+        ]
         if not rivals:
             return []
         supported = [best, *rivals]

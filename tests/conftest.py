@@ -40,8 +40,9 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
-                 corpus_dir: Path) -> Path:
+def sample_index(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, corpus_dir: Path
+) -> Path:
     root = tmp_path_factory.mktemp("index")
     summary = ingest_paths([corpus_dir], root, embedder, progress=False)
     assert summary.problems == [] and summary.documents_added == 5
@@ -64,8 +65,9 @@ class LiveServer:
 
     def __init__(self, engine: Engine, settings: ApiSettings) -> None:
         self.port = free_port()
-        config = uvicorn.Config(create_app(engine, settings), host="127.0.0.1", port=self.port,
-                                log_level="warning")
+        config = uvicorn.Config(
+            create_app(engine, settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

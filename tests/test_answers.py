@@ -62,9 +62,14 @@ def test_answer_is_quoted_dated_and_cited(engine: Engine) -> None:
     assert answer.source.endswith("000_2a006b06e76cc382.txt")
 
 
-@pytest.mark.parametrize("question", ["Who won the 2022 FIFA World Cup?",
-                                      "What is the population of Canada?",
-                                      "What is the boiling point of mercury in kelvin?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who won the 2022 FIFA World Cup?",
+        "What is the population of Canada?",
+        "What is the boiling point of mercury in kelvin?",
+    ],
+)
 def test_abstains_when_the_articles_do_not_hold_the_answer(engine: Engine, question: str) -> None:
     assert engine.ask(question).answer is None
 

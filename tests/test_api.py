@@ -29,10 +29,16 @@ def test_no_answer_is_null(live_server: str) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [{"question": ""}, {"question": "   "}, {"question": "where?", "top_k": 0},
-     {"question": "where?", "top_k": 51}, {"question": "where?", "colour": "red"},
-     {"question": "where?", "since": "2023-01-01", "until": "2022-01-01"},
-     {"question": "where?", "since": "yesterday"}, {}],
+    [
+        {"question": ""},
+        {"question": "   "},
+        {"question": "where?", "top_k": 0},
+        {"question": "where?", "top_k": 51},
+        {"question": "where?", "colour": "red"},
+        {"question": "where?", "since": "2023-01-01", "until": "2022-01-01"},
+        {"question": "where?", "since": "yesterday"},
+        {},
+    ],
 )
 def test_bad_requests_get_422(live_server: str, payload: dict) -> None:
     reply = httpx.post(f"{live_server}/ask", json=payload)
@@ -70,13 +76,16 @@ def test_demo_page_and_widget_are_served_with_security_headers(live_server: str)
 
 
 def test_writes_are_off_without_a_token(live_server: str) -> None:
-    reply = httpx.post(f"{live_server}/documents",
-                       json={"documents": [{"id": "x", "text": "Some text here."}]})
+    reply = httpx.post(
+        f"{live_server}/documents", json={"documents": [{"id": "x", "text": "Some text here."}]}
+    )
     assert reply.status_code == 403
 
 
 def test_admin_can_add_and_delete_documents_without_restart(
-    tmp_path: Path, embedder, corpus_dir: Path  # noqa: ANN001
+    tmp_path: Path,
+    embedder,
+    corpus_dir: Path,  # noqa: ANN001
 ) -> None:
     from index.ingest import ingest_paths
 
@@ -86,11 +95,20 @@ def test_admin_can_add_and_delete_documents_without_restart(
     with LiveServer(Engine(root, embedder), settings) as server:
         question = {"question": "Which bakery won the Lviv bread prize?"}
         assert httpx.post(f"{server.url}/ask", json=question).json()["answer"] is None
-        new = {"documents": [{"id": "bread", "date": "2023-03-02", "title": "Bread prize",
-                              "text": "The Lviv bread prize was won by the Pekarnia Zoloto "
-                                      "bakery on Thursday. Judges praised its rye loaf."}]}
-        wrong = httpx.post(f"{server.url}/documents", json=new,
-                           headers={"Authorization": "Bearer wrong"})
+        new = {
+            "documents": [
+                {
+                    "id": "bread",
+                    "date": "2023-03-02",
+                    "title": "Bread prize",
+                    "text": "The Lviv bread prize was won by the Pekarnia Zoloto "
+                    "bakery on Thursday. Judges praised its rye loaf.",
+                }
+            ]
+        }
+        wrong = httpx.post(
+            f"{server.url}/documents", json=new, headers={"Authorization": "Bearer wrong"}
+        )
         assert wrong.status_code == 401
         auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         added = httpx.post(f"{server.url}/documents", json=new, headers=auth, timeout=60)

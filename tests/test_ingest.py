@@ -51,8 +51,9 @@ def test_dateless_article_gets_an_inferred_date(tmp_path: Path, embedder: Embedd
 
 
 def test_article_without_any_date_stays_undated(tmp_path: Path, embedder: Embedder) -> None:
-    (tmp_path / "plain.md").write_text("A festival was held in the town square.\n"
-                                       "Many people came to see the parade.\n")
+    (tmp_path / "plain.md").write_text(
+        "A festival was held in the town square.\nMany people came to see the parade.\n"
+    )
     ingest([tmp_path / "plain.md"], tmp_path / "index", embedder)
     doc = IndexSnapshot(tmp_path / "index").document("plain.md")
     assert doc is not None and doc.date is None and doc.date_source is None
@@ -85,8 +86,15 @@ def test_duplicate_across_articles_is_dropped(tmp_path: Path, embedder: Embedder
 
 def test_jsonl_good_lines_ingested_bad_lines_reported(tmp_path: Path, embedder: Embedder) -> None:
     lines = [
-        json.dumps({"id": "one", "title": "First", "date": "2022-03-01",
-                    "url": "https://example.org/1", "text": "The first article is about grain."}),
+        json.dumps(
+            {
+                "id": "one",
+                "title": "First",
+                "date": "2022-03-01",
+                "url": "https://example.org/1",
+                "text": "The first article is about grain.",
+            }
+        ),
         "{not json",
         json.dumps({"title": "no text"}),
         json.dumps({"text": "An article without an id or a date, about wheat exports."}),
@@ -176,8 +184,9 @@ def test_unreadable_and_binary_files_are_reported_rest_ingested(
     assert utf16 is not None and utf16.text.startswith("Kyiv’s metro")
 
 
-def test_failed_ingest_leaves_previous_index(tmp_path: Path, embedder: Embedder,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_ingest_leaves_previous_index(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "index"
     ingest([ARTICLES / "001_b23dfde50d28c48d.txt"], root, embedder)
     before = live_version(root)

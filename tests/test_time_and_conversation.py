@@ -30,8 +30,9 @@ def test_the_window_in_the_question_changes_the_answer(dated_engine: Engine) -> 
 
 
 def test_explicit_since_until_win_over_the_question(dated_engine: Engine) -> None:
-    response = dated_engine.ask("What happened to the Antonivskyi bridge in July 2022?",
-                                since="2022-11-01")
+    response = dated_engine.ask(
+        "What happened to the Antonivskyi bridge in July 2022?", since="2022-11-01"
+    )
     assert response.answer is not None and response.answer.doc_id == "bridge-november"
     assert response.window is not None and response.window.text is None
 
@@ -64,14 +65,16 @@ def test_event_date_in_the_sample_meeting(engine: Engine) -> None:
     assert answer.date == "2022-06-25" and answer.date_source == "inferred"
     assert [e.start for e in answer.event_dates] == ["2022-06-25"]
     event = answer.event_dates[0]
-    assert answer.text[event.char_start - answer.char_start : event.char_end - answer.char_start] \
+    assert (
+        answer.text[event.char_start - answer.char_start : event.char_end - answer.char_start]
         == event.text
+    )
 
 
 def test_sample_timeline_of_sievierodonetsk(engine: Engine) -> None:
     response = engine.ask("What happened to Sievierodonetsk, and when?")
     assert [c.date for c in response.timeline] == ["2022-06-01", "2022-06-25"]
-    assert all("inferred" == c.date_source for c in response.timeline)
+    assert all(c.date_source == "inferred" for c in response.timeline)
     assert "taken Sievierodonetsk" in response.timeline[-1].text
 
 
@@ -83,15 +86,18 @@ def test_what_happened_in_a_month_without_a_subject(dated_engine: Engine) -> Non
 
 def test_three_turn_chat_over_http(live_server: str) -> None:
     session = {"session_id": "chat-test-1"}
-    first = httpx.post(f"{live_server}/ask",
-                       json={"question": "Where did Putin meet Lukashenko?", **session}).json()
+    first = httpx.post(
+        f"{live_server}/ask", json={"question": "Where did Putin meet Lukashenko?", **session}
+    ).json()
     assert "Saint Petersburg" in first["answer"]["text"] and first["context"] is None
-    second = httpx.post(f"{live_server}/ask",
-                        json={"question": "And when was that?", **session}).json()
+    second = httpx.post(
+        f"{live_server}/ask", json={"question": "And when was that?", **session}
+    ).json()
     assert second["context"] == {"turn": 1, "question": "Where did Putin meet Lukashenko?"}
     assert second["answer"]["event_dates"][0]["start"] == "2022-06-25"
-    third = httpx.post(f"{live_server}/ask",
-                       json={"question": "Who did he meet in Vladivostok?", **session}).json()
+    third = httpx.post(
+        f"{live_server}/ask", json={"question": "Who did he meet in Vladivostok?", **session}
+    ).json()
     assert third["context"]["turn"] == 2
     assert "Kim Jong-un" in third["answer"]["text"]
     alone = httpx.post(f"{live_server}/ask", json={"question": "And when was that?"}).json()
