@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hmac
-import logging
 import datetime as dt
+import hmac
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,8 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
-from index.articles import Article
-from index.store import IndexUnavailable
+from index.articles import MAX_ARTICLE_CHARS, Article
+from index.store import IndexUnavailable, IndexWriteFailed
 from qa.engine import BadQuestion, Engine
 from qa.models import AskResponse
 
@@ -28,7 +27,6 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
-log = logging.getLogger("dateline.api")
 bearer = HTTPBearer(auto_error=False)
 
 
@@ -74,7 +72,9 @@ class NewDocument(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
-    text: str = Field(min_length=1)
+    text: str = Field(
+        min_length=1, max_length=MAX_ARTICLE_CHARS, pattern=r"\S", description="The text, not blank"
+    )
     title: str | None = Field(None, max_length=1000)
     date: dt.date | None = None
     url: str | None = Field(None, max_length=2000)
@@ -104,7 +104,11 @@ class Stats(BaseModel):
 
 
 class BodyLimit:
-    """Rejects request bodies over the limit with 413 before they are read into memory."""
+    """Rejects request bodies over the limit with 413, reading no more than the limit.
+
+    The body is read here, before the app sees it: an app already parsing a streamed body
+    would report the overflow as its own 400.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -118,24 +122,27 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await _too_large(self.max_bytes)(scope, receive, send)
             return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        body = bytearray()
+        more = True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise _BodyTooLarge
-            return message
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await _too_large(self.max_bytes)(scope, receive, send)
+                return
+            more = message.get("more_body", False)
+        replayed = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _BodyTooLarge:
-            await _too_large(self.max_bytes)(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -169,7 +176,8 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         return response
 
     @app.exception_handler(IndexUnavailable)
-    async def index_unavailable(_: Request, exc: IndexUnavailable) -> JSONResponse:
+    @app.exception_handler(IndexWriteFailed)
+    async def index_unavailable(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
@@ -224,7 +232,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get("/documents", response_model=DocumentPage, tags=["documents"])
     def list_documents(
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> DocumentPage:
         """Articles, newest first."""
@@ -276,6 +284,8 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         )
 
     def static(name: str, media_type: str) -> FileResponse:
+        if not (STATIC / name).is_file():  # a listed page the build did not ship
+            raise HTTPException(404, "not found")
         return FileResponse(STATIC / name, media_type=media_type,
                             headers={"Cache-Control": "no-cache"})
 

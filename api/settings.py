@@ -14,7 +14,9 @@ def _csv(name: str, default: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    admin_token: str | None = field(default_factory=lambda: os.environ.get("QA_ADMIN_TOKEN") or None)
+    admin_token: str | None = field(
+        default_factory=lambda: os.environ.get("QA_ADMIN_TOKEN") or None
+    )
     cors_origins: tuple[str, ...] = field(default_factory=lambda: _csv("QA_CORS_ORIGINS", ""))
     rate_limit_per_minute: int = field(default_factory=lambda: env_int("QA_RATE_LIMIT", 120))
     rate_limit_exempt: tuple[str, ...] = field(

@@ -16,6 +16,8 @@ from index.dates import infer_article_date, parse_date_line
 TEXT_SUFFIXES = {".txt", ".md"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | {".jsonl", ".html", ".htm"}
 _HEADLINE_MAX_WORDS = 25
+# A longer "article" is a dump, not news: it would hold the index lock for many minutes.
+MAX_ARTICLE_CHARS = config.env_int("QA_MAX_ARTICLE_CHARS", 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,19 @@ def _looks_like_headline(line: str) -> bool:
     return 0 < len(words) <= _HEADLINE_MAX_WORDS and not re.search(r"[.!?:;,\"”’]\s*$", line)
 
 
+def _too_long(text: str) -> str | None:
+    if len(text) <= MAX_ARTICLE_CHARS:
+        return None
+    return (
+        f"article is {len(text):,} characters, over the {MAX_ARTICLE_CHARS:,} limit; "
+        "split it or raise QA_MAX_ARTICLE_CHARS"
+    )
+
+
 def _text_article(path: Path, text: str, doc_id: str) -> Iterator[Article | Problem]:
+    if too_long := _too_long(text):
+        yield Problem(str(path), too_long)
+        return
     first_line_end = text.find("\n")
     first_line = text if first_line_end < 0 else text[:first_line_end]
     body_start = 0
@@ -170,13 +184,15 @@ def _text_article(path: Path, text: str, doc_id: str) -> Iterator[Article | Prob
 
 
 def _jsonl_articles(path: Path, text: str, doc_id_prefix: str) -> Iterator[Article | Problem]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a JSON Lines record; U+2028 and friends may sit inside its strings.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield Problem(str(path), f"malformed JSON ({exc.msg}); line skipped", line=number)
+        except (ValueError, RecursionError) as exc:  # also over-long numbers, deep nesting
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            yield Problem(str(path), f"malformed JSON ({detail}); line skipped", line=number)
             continue
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             yield Problem(str(path), 'needs an object with a "text" string; line skipped',
@@ -185,12 +201,16 @@ def _jsonl_articles(path: Path, text: str, doc_id_prefix: str) -> Iterator[Artic
         if not record["text"].strip():
             yield Problem(str(path), "empty text; line skipped", line=number)
             continue
+        if too_long := _too_long(record["text"]):
+            yield Problem(str(path), f"{too_long}; line skipped", line=number)
+            continue
         raw_date = record.get("date")
         article_date = _iso_date(raw_date)
         if raw_date and article_date is None:
             yield Problem(str(path), f"unreadable date {raw_date!r}; inferred from the text "
                           "instead", line=number)
-        doc_id = str(record["id"]) if record.get("id") not in (None, "") else f"{path.name}:{number}"
+        has_id = record.get("id") not in (None, "")
+        doc_id = str(record["id"]) if has_id else f"{path.name}:{number}"
         yield _with_date(
             Article(
                 doc_id=doc_id_prefix + doc_id,
@@ -212,6 +232,9 @@ def _html_article(path: Path, html: str, doc_id: str) -> Iterator[Article | Prob
         document, dict) else document
     if not isinstance(extracted, dict) or not (extracted.get("text") or "").strip():
         yield Problem(str(path), "no article text found in this HTML page")
+        return
+    if too_long := _too_long(extracted["text"]):
+        yield Problem(str(path), too_long)
         return
     article_date = _iso_date(extracted.get("date"))
     yield _with_date(

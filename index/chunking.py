@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pysbd
@@ -64,14 +65,29 @@ class DuplicateFilter:
 
 
 _segmenter = pysbd.Segmenter(language="en", clean=False)
+# pysbd's time grows with the square of its input: longer lines are cut (at a sentence end where
+# there is one) before segmenting, so a huge one-line text cannot stall an ingest for hours.
+_MAX_SEGMENT_CHARS = 2000
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+")
+
+
+def _segments(text: str, start: int) -> Iterator[tuple[int, str]]:
+    """(offset, text) of each line of text[start:], long lines cut into bounded pieces."""
+    for line in re.finditer(r"[^\n]+", text[start:]):
+        offset, rest = start + line.start(), line.group()
+        while len(rest) > _MAX_SEGMENT_CHARS:
+            window = rest[:_MAX_SEGMENT_CHARS]
+            ends = [match.end() for match in _SENTENCE_END.finditer(window)]
+            cut = ends[-1] if ends else (window.rfind(" ") + 1 or _MAX_SEGMENT_CHARS)
+            yield offset, rest[:cut]
+            offset, rest = offset + cut, rest[cut:]
+        yield offset, rest
 
 
 def split_sentences(text: str, start: int = 0) -> list[tuple[int, int]]:
     """(start, end) of each sentence of text[start:], trimmed, never spanning a line break."""
     spans: list[tuple[int, int]] = []
-    for line in re.finditer(r"[^\n]+", text[start:]):
-        offset = start + line.start()
-        line_text = line.group()
+    for offset, line_text in _segments(text, start):
         cursor = 0
         for piece in _segmenter.segment(line_text):
             stripped = piece.strip()
@@ -103,8 +119,9 @@ def chunk_article(
     text: str, body_start: int, duplicates: DuplicateFilter, chunk_chars: int | None = None
 ) -> list[Chunk]:
     """Chunks of the article's non-duplicate sentences, each a run of adjacent sentences."""
-    merger = _SentenceMerger(chunk_size=chunk_chars or config.CHUNK_CHARS, chunk_overlap=0,
-                             strip_whitespace=False)
+    merger = _SentenceMerger(
+        chunk_size=chunk_chars or config.CHUNK_CHARS, chunk_overlap=0, strip_whitespace=False
+    )
     duplicates.start_article()
     runs: list[list[Sentence]] = [[]]
     for start, end in split_sentences(text, body_start):
@@ -124,8 +141,7 @@ def _merge_run(text: str, run: list[Sentence], merger: _SentenceMerger) -> list[
     # Each piece is a sentence plus the gap up to the next one, so merged pieces are exact
     # substrings of the article and chunk boundaries fall between sentences.
     pieces = [
-        text[s.start : (run[i + 1].start if i + 1 < len(run) else s.end)]
-        for i, s in enumerate(run)
+        text[s.start : (run[i + 1].start if i + 1 < len(run) else s.end)] for i, s in enumerate(run)
     ]
     chunks: list[Chunk] = []
     index = 0
@@ -138,4 +154,3 @@ def _merge_run(text: str, run: list[Sentence], merger: _SentenceMerger) -> list[
         members = tuple(run[first:index])
         chunks.append(Chunk(members[0].start, members[-1].end, members))
     return chunks
-

@@ -13,8 +13,10 @@ points CURRENT at it; a crash at any moment leaves the previous version live and
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -29,11 +31,25 @@ from typing import Any
 
 import numpy as np
 
+from index import config
 from index.articles import Article
 from index.chunking import Chunk
 
 CURRENT = "CURRENT"
 KEEP_VERSIONS = 2
+REBUILD_HINT = "rebuild it with `qa ingest --rebuild PATH...`"
+# Each manifest lists the sha256 of its version's files; loading checks them (0 skips the check).
+VERIFY_FILES = config.env_int("QA_VERIFY_INDEX", 1) != 0
+# Test hook: with this variable set to one of the points, a writer stops there until killed.
+TEST_PAUSE_ENV = "QA_TEST_HOOK_PAUSE_AT"
+TEST_PAUSE_POINTS = (
+    "sqlite-committed",
+    "vectors-written",
+    "version-complete",
+    "version-renamed",
+    "pointer-written",
+    "current-replaced",
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -57,6 +73,10 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 
 class IndexUnavailable(RuntimeError):
     """The index is missing or damaged; the message names the file and the fix."""
+
+
+class IndexWriteFailed(OSError):
+    """A new version could not be written (disk full, read-only...); the previous one stays live."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,59 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
     return conn
 
 
+def _test_pause(point: str) -> None:
+    """Test hook: stop at `point` while QA_TEST_HOOK_PAUSE_AT names it, so a test can SIGKILL."""
+    if os.environ.get(TEST_PAUSE_ENV) == point:
+        os.write(2, f"{TEST_PAUSE_ENV}: paused at {point}\n".encode())
+        while True:
+            time.sleep(60)
+
+
+def _damaged(path: Path, detail: object) -> IndexUnavailable:
+    return IndexUnavailable(f"{path} is damaged or missing ({detail}); {REBUILD_HINT}")
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """A version's manifest, once its files match their checksums: damage is named, not misread."""
+    path = folder / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _damaged(path, getattr(exc, "strerror", None) or exc) from exc
+    files = manifest.get("files", {}) if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise _damaged(path, "not a version manifest")
+    if not VERIFY_FILES:
+        return manifest
+    for name, digest in files.items():
+        try:
+            intact = _sha256(folder / name) == digest
+        except OSError as exc:
+            raise _damaged(folder / name, exc.strerror or exc) from exc
+        if not intact:
+            raise _damaged(folder / name, "its contents changed after it was written")
+    return manifest
+
+
+def _check_pointer(root: Path) -> None:
+    """A deleted CURRENT beside published versions is damage, not an empty index."""
+    if not (root / CURRENT).exists() and any(root.glob("v[0-9]*")):
+        raise _damaged(root / CURRENT, "missing, though index versions exist")
+
+
+def _version_folder(root: Path, version: str) -> Path:
+    """The folder CURRENT points at; a name that is no version folder here is damage."""
+    folder = root / version
+    if not re.fullmatch(r"v\d+", version) or not folder.is_dir():
+        raise _damaged(root / CURRENT, f"it names {version!r}, which is no version here")
+    return folder
+
+
 def live_version(root: Path) -> str | None:
     try:
         return (root / CURRENT).read_text().strip() or None
@@ -127,20 +200,31 @@ class IndexWriter:
         self.changed = False
 
     def __enter__(self) -> IndexWriter:
+        try:
+            self._open()
+        except BaseException as exc:  # a failed start must not keep the lock or a temp folder
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def _open(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        if not self.rebuild:
+            _check_pointer(self.root)
+        if not (self.root / CURRENT).exists():
+            (self.root / CURRENT).touch()  # nothing published yet: a crash from here is no damage
         self._remove_stale()
         version = None if self.rebuild else live_version(self.root)
-        self._base = self.root / version if version else None
+        self._base = _version_folder(self.root, version) if version else None
         self._work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
+        self._work.chmod(0o755)  # mkdtemp's 0700 would hide versions from a server of another user
         if self._base is not None:
+            manifest = read_manifest(self._base)
             if not (self._base / "meta.sqlite").is_file():
-                raise IndexUnavailable(
-                    f"{self._base / 'meta.sqlite'} is missing; run `qa ingest --rebuild PATH...`"
-                )
+                raise _damaged(self._base / "meta.sqlite", "missing")
             shutil.copy2(self._base / "meta.sqlite", self._work / "meta.sqlite")
-            manifest = json.loads((self._base / "manifest.json").read_text())
             if manifest.get("model") != self.model_name or manifest.get("dim") != self.dim:
                 raise IndexUnavailable(
                     f"the index at {self.root} was built with {manifest.get('model')} "
@@ -149,7 +233,6 @@ class IndexWriter:
                 )
         self._conn = _connect(self._work / "meta.sqlite", read_only=False)
         self._conn.executescript(SCHEMA)
-        return self
 
     def __exit__(
         self,
@@ -164,6 +247,12 @@ class IndexWriter:
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
+            self._lock_fd = None
+        if isinstance(exc, OSError | sqlite3.OperationalError):
+            raise IndexWriteFailed(
+                f"could not write a new version of the index at {self.root} ({exc}); "
+                "the previous version stays live: free some space or fix permissions, then retry"
+            ) from exc
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -235,7 +324,8 @@ class IndexWriter:
         n_sentences = sum(len(c.sentences) for c in item.chunks)
         chunk_id = self._allocate("chunk", len(item.chunks))
         sentence_id = self._allocate("sentence", n_sentences)
-        chunk_rows, sentence_rows = [], []
+        chunk_rows: list[tuple[int, str, int, int]] = []
+        sentence_rows: list[tuple[int, int, str, int, int, int]] = []
         for offset, chunk in enumerate(item.chunks):
             chunk_rows.append((chunk_id + offset, article.doc_id, chunk.start, chunk.end))
             for sentence in chunk.sentences:
@@ -283,6 +373,7 @@ class IndexWriter:
         assert self._work is not None
         started = time.perf_counter()
         self.conn.commit()
+        _test_pause("sqlite-committed")
         chunk_ids, chunk_vectors = self._merged(
             "chunk",
             self._removed_chunks,
@@ -303,8 +394,12 @@ class IndexWriter:
         np.save(self._work / "sentence_vectors.npy", sentence_vectors)
         from index.vectors import build_vector_index, write_bm25
 
-        index_type = build_vector_index(chunk_vectors, self._work / "vectors.faiss")
+        try:
+            index_type = build_vector_index(chunk_vectors, self._work / "vectors.faiss")
+        except RuntimeError as exc:  # faiss reports a failed write (say, a full disk) this way
+            raise OSError(f"cannot write {self._work / 'vectors.faiss'}: {exc}") from exc
         write_bm25(self._chunk_texts(chunk_ids), self._work / "bm25")
+        _test_pause("vectors-written")
         counts = {
             name: self.conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
             for name in ("documents", "chunks", "sentences")
@@ -320,20 +415,29 @@ class IndexWriter:
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - started, 3),
             **counts,
+            "files": {
+                path.relative_to(self._work).as_posix(): _sha256(path)
+                for path in sorted(self._work.rglob("*"))
+                if path.is_file()
+            },
         }
         (self._work / "manifest.json").write_text(json.dumps(manifest, indent=2))
         for path in self._work.rglob("*"):
             if path.is_file():
                 _fsync_path(path)
+        _test_pause("version-complete")
         final = self.root / version
         os.replace(self._work, final)
+        self._work = None
         _fsync_path(self.root)
+        _test_pause("version-renamed")
         pointer = self.root / f".{CURRENT}.tmp"
         pointer.write_text(version + "\n")
         _fsync_path(pointer)
+        _test_pause("pointer-written")
         os.replace(pointer, self.root / CURRENT)
         _fsync_path(self.root)
-        self._work = None
+        _test_pause("current-replaced")
         self._remove_stale()
         return version
 
@@ -354,18 +458,16 @@ class IndexWriter:
         if self._base is not None:
             old_ids = np.load(self._base / f"{kind}_ids.npy")
             old_vectors = np.load(self._base / f"{kind}_vectors.npy", mmap_mode="r")
-        keep = ~np.isin(old_ids, np.asarray(removed, dtype=np.int64))
-        ids = np.concatenate([old_ids[keep], *new_ids]) if new_ids else old_ids[keep]
-        vectors = (
-            np.concatenate(
-                [
-                    np.asarray(old_vectors[keep], dtype=dtype),
-                    *(v.astype(dtype) for v in new_vectors),
-                ]
-            )
-            if new_vectors
-            else np.asarray(old_vectors[keep], dtype=dtype)
-        )
+        # New rows may be removed too: a document added twice in one batch keeps its last version.
+        removed_ids = np.asarray(removed, dtype=np.int64)
+        parts = [(old_ids, old_vectors), *zip(new_ids, new_vectors, strict=True)]
+        id_parts, vector_parts = [], []
+        for part_ids, part_vectors in parts:
+            keep = ~np.isin(part_ids, removed_ids)
+            id_parts.append(part_ids[keep])
+            vector_parts.append(np.asarray(part_vectors[keep], dtype=dtype))
+        ids = np.concatenate(id_parts)
+        vectors = np.concatenate(vector_parts)
         order = np.argsort(ids, kind="stable")
         return ids[order], np.ascontiguousarray(vectors[order]).reshape(-1, self.dim)
 
@@ -384,10 +486,14 @@ class IndexWriter:
         return f"v{max(numbers, default=0) + 1:06d}"
 
     def _remove_stale(self) -> None:
-        """Old versions beyond the newest few, and temporary folders of crashed writers."""
+        """Old versions beyond the newest few, versions and temporary folders of crashed writers.
+
+        Runs under the lock, so a version newer than the live one was never published.
+        """
         live = live_version(self.root)
         versions = sorted(p for p in self.root.glob("v[0-9]*") if p.is_dir())
-        keep = {p.name for p in versions[-KEEP_VERSIONS:]} | ({live} if live else set())
+        published = [p for p in versions if live is None or p.name <= live]
+        keep = {p.name for p in published[-KEEP_VERSIONS:]} | ({live} if live else set())
         for path in versions:
             if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
@@ -406,15 +512,24 @@ class IndexSnapshot:
     def __init__(self, root: Path) -> None:
         version = live_version(root)
         if version is None:
-            raise IndexUnavailable(
-                f"no index at {root} (no {root / CURRENT}); build it with `qa ingest PATH...`"
-            )
+            _check_pointer(root)
+            raise IndexUnavailable(f"no index at {root} yet; build it with `qa ingest PATH...`")
+        try:
+            self._load(root, version)
+        except IndexUnavailable:
+            # Two writers may have published and removed this version while it was loading.
+            newer = live_version(root)
+            if newer is None or newer == version:
+                raise
+            self._load(root, newer)
+
+    def _load(self, root: Path, version: str) -> None:
         self.root = root
         self.version = version
-        folder = root / version
+        folder = _version_folder(root, version)
         self.folder = folder
+        self.manifest: dict[str, Any] = read_manifest(folder)
         try:
-            self.manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
             self.chunk_ids = np.load(folder / "chunk_ids.npy")
             self.sentence_ids = np.load(folder / "sentence_ids.npy")
             self.sentence_vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
@@ -431,16 +546,15 @@ class IndexSnapshot:
                 "SELECT c.id, c.doc_id, c.char_start, c.char_end, d.date FROM chunks c "
                 "JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.id"
             ).fetchall()
-        except (OSError, ValueError, sqlite3.Error, RuntimeError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, EOFError, sqlite3.Error, RuntimeError) as exc:
             name = getattr(exc, "filename", None) or str(exc)
             raise IndexUnavailable(
-                f"the index at {folder} is damaged or incomplete ({name}); "
-                "rebuild it with `qa ingest --rebuild PATH...`"
+                f"the index at {folder} is damaged or incomplete ({name}); {REBUILD_HINT}"
             ) from exc
         if len(rows) != len(self.chunk_ids) or self.vector_index.ntotal != len(self.chunk_ids):
             raise IndexUnavailable(
                 f"the index at {folder} is inconsistent (metadata has {len(rows)} chunks, "
-                f"vectors {self.vector_index.ntotal}); rebuild it with `qa ingest --rebuild PATH...`"
+                f"vectors {self.vector_index.ntotal}); {REBUILD_HINT}"
             )
         self.chunk_doc = [row[1] for row in rows]
         self.chunk_start = np.array([row[2] for row in rows], dtype=np.int64)
@@ -493,8 +607,11 @@ class IndexSnapshot:
         )
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        try:
+            with self._lock:
+                return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.folder / "meta.sqlite", exc) from exc
 
     def first_sentences(self, doc_ids: Iterable[str]) -> list[tuple[str, int, int]]:
         """(doc id, start, end) of each document's first indexed sentence: its lede."""
