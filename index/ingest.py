@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from index.articles import Article, Problem, discover, file_hash, parse_file, read_source
@@ -39,8 +40,12 @@ class IngestSummary:
         return [head, tail, *(f"  problem: {p}" for p in self.problems)]
 
 
-class _Batcher:
-    """Chunks articles and embeds them in batches large enough to keep the encoder busy."""
+class Batcher:
+    """Chunks articles and embeds them in batches large enough to keep the encoder busy.
+
+    `index.ray_ingest` moves the chunking and encoding onto a Ray cluster by overriding `add`,
+    `seal` and `flush`; the batches and the writing stay these, so both paths build one index.
+    """
 
     def __init__(self, embedder: Embedder, writer: IndexWriter, summary: IngestSummary) -> None:
         self.embedder = embedder
@@ -51,24 +56,34 @@ class _Batcher:
         self._pending_texts = 0
 
     def add(self, article: Article) -> None:
+        self.add_chunked(article, self.chunk(article))
+
+    def chunk(self, article: Article) -> list[Chunk]:
         # A changed article must not be judged a duplicate of its own previous version.
         self.duplicates.seen_hashes -= self.writer.sentence_hashes_of(article.doc_id)
-        chunks = chunk_article(article.text, article.body_start, self.duplicates)
+        return chunk_article(article.text, article.body_start, self.duplicates)
+
+    def add_chunked(self, article: Article, chunks: list[Chunk]) -> None:
         self._pending.append((article, chunks))
         self._pending_texts += len(chunks) + sum(len(c.sentences) for c in chunks)
         if self._pending_texts >= _ENCODE_BATCH_TEXTS:
-            self.flush()
+            self.seal()
+
+    def seal(self) -> None:
+        """A batch is full; here it is encoded and written at once."""
+        self.flush()
 
     def flush(self) -> None:
         if not self._pending:
             return
-        texts: list[str] = []
-        for article, chunks in self._pending:
-            texts.extend(article.text[c.start : c.end] for c in chunks)
-            texts.extend(article.text[s.start : s.end] for c in chunks for s in c.sentences)
-        vectors = self.embedder.encode(texts)
+        self.write(self._pending, self.embedder.encode(batch_texts(self._pending)))
+        self._pending = []
+        self._pending_texts = 0
+
+    def write(self, batch: list[tuple[Article, list[Chunk]]], vectors: np.ndarray) -> None:
+        """Store an encoded batch; `vectors` has one row per text of `batch_texts(batch)`."""
         cursor = 0
-        for article, chunks in self._pending:
+        for article, chunks in batch:
             n_chunks = len(chunks)
             n_sentences = sum(len(c.sentences) for c in chunks)
             chunk_vectors = vectors[cursor : cursor + n_chunks]
@@ -79,8 +94,18 @@ class _Batcher:
             )
             self.summary.documents_added += 1
             self.summary.chunks_added += n_chunks
-        self._pending = []
-        self._pending_texts = 0
+
+
+def batch_texts(batch: list[tuple[Article, list[Chunk]]]) -> list[str]:
+    """The encoder's input for a batch: per article, its chunk texts, then its sentence texts."""
+    texts: list[str] = []
+    for article, chunks in batch:
+        texts.extend(article.text[c.start : c.end] for c in chunks)
+        texts.extend(article.text[s.start : s.end] for c in chunks for s in c.sentences)
+    return texts
+
+
+BatcherFactory = Callable[[Embedder, IndexWriter, IngestSummary], Batcher]
 
 
 def ingest_paths(
@@ -89,6 +114,7 @@ def ingest_paths(
     embedder: Embedder,
     rebuild: bool = False,
     progress: bool = True,
+    batcher_factory: BatcherFactory = Batcher,
 ) -> IngestSummary:
     """Ingest files and folders; unchanged files are skipped, changed ones replace their docs."""
     started = time.perf_counter()
@@ -99,7 +125,7 @@ def ingest_paths(
     with IndexWriter(index_root, embedder.name, embedder.dim, rebuild=rebuild) as writer:
         if rebuild:
             writer.mark_changed()
-        batcher = _Batcher(embedder, writer, summary)
+        batcher = batcher_factory(embedder, writer, summary)
         for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
             _ingest_file(path, writer, batcher, summary)
         batcher.flush()
@@ -108,9 +134,7 @@ def ingest_paths(
     return summary
 
 
-def _ingest_file(
-    path: Path, writer: IndexWriter, batcher: _Batcher, summary: IngestSummary
-) -> None:
+def _ingest_file(path: Path, writer: IndexWriter, batcher: Batcher, summary: IngestSummary) -> None:
     source = str(path)
     try:
         data = read_source(path)
@@ -145,7 +169,7 @@ def ingest_articles(
     started = time.perf_counter()
     summary = IngestSummary()
     with IndexWriter(index_root, embedder.name, embedder.dim) as writer:
-        batcher = _Batcher(embedder, writer, summary)
+        batcher = Batcher(embedder, writer, summary)
         for article in articles:
             if writer.document_hash(article.doc_id) == article.content_hash:
                 summary.documents_unchanged += 1
@@ -178,4 +202,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"cannot read: {exc.strerror or exc}"
     return str(exc)
-

@@ -23,14 +23,14 @@ def _engine(index: str | None):  # noqa: ANN202 - imported lazily: torch takes s
 
 
 class _Commands(click.Group):
-    """Every command reports a missing, damaged or unwritable index as one line, exit code 1."""
+    """Every command reports a missing or damaged index as one line, with exit code 1."""
 
     def invoke(self, ctx: click.Context) -> object:
-        from index.store import IndexUnavailable, IndexWriteFailed
+        from index.store import IndexUnavailable
 
         try:
             return super().invoke(ctx)
-        except (IndexUnavailable, IndexWriteFailed) as exc:
+        except IndexUnavailable as exc:
             raise click.ClickException(str(exc)) from exc
 
 
@@ -44,7 +44,16 @@ def main() -> None:
 @click.option("--index", "index", default=None, help=INDEX_HELP)
 @click.option("--rebuild", is_flag=True, help="Start a fresh index from these paths only.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def ingest(paths: tuple[Path, ...], index: str | None, rebuild: bool, quiet: bool) -> None:
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Split and embed on the Ray cluster whose head is ADDRESS (host:port).",
+)
+def ingest(
+    paths: tuple[Path, ...], index: str | None, rebuild: bool, quiet: bool, ray_address: str | None
+) -> None:
     """Add articles (.txt/.md, .jsonl, .html files or folders) to the index.
 
     Unchanged files are skipped, changed ones replace their old chunks, and the index switches
@@ -53,10 +62,16 @@ def ingest(paths: tuple[Path, ...], index: str | None, rebuild: bool, quiet: boo
     from index.embedder import Embedder
     from index.ingest import ingest_paths
 
+    root, files = config.index_dir(index), list(paths)
     try:
-        summary = ingest_paths(
-            list(paths), config.index_dir(index), Embedder(), rebuild=rebuild, progress=not quiet
-        )
+        if ray_address:
+            from index.cluster import connect
+            from index.ray_ingest import ingest_on_cluster
+
+            connect(ray_address)
+            summary = ingest_on_cluster(files, root, Embedder(), rebuild, progress=not quiet)
+        else:
+            summary = ingest_paths(files, root, Embedder(), rebuild, progress=not quiet)
     except OSError as exc:
         raise click.ClickException(f"ingest failed, the index is unchanged: {exc}") from exc
     for line in summary.lines():
@@ -202,8 +217,33 @@ def evaluate(gold: Path, index: str | None, top_k: int, as_json: bool, quiet: bo
 @click.option("--index", "index", default=None, help=INDEX_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(index: str | None, host: str, port: int) -> None:
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Deploy with Ray Serve on the cluster whose head is ADDRESS (host:port); "
+    "--host/--port are then those of Serve's proxy on the head node.",
+)
+@click.option(
+    "--replicas",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1),
+    help="With --ray: copies of the app, each loading the model and index once.",
+)
+def serve(index: str | None, host: str, port: int, ray_address: str | None, replicas: int) -> None:
     """Serve the HTTP API and the chat widget's demo page."""
+    if ray_address:
+        from api import ray_serve
+
+        try:
+            url = ray_serve.start(ray_address, config.index_dir(index), replicas, host, port)
+        except ConnectionError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"Dateline on {url} ({replicas} Ray Serve replicas; Ctrl-C takes them down)")
+        ray_serve.wait_then_remove()
+        return
     import uvicorn
 
     from api.app import create_app
