@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 
 from index.store import IndexSnapshot
@@ -56,8 +55,7 @@ def hybrid_search(
         for rank, position in enumerate(ranking):
             fused[position] = fused.get(position, 0.0) + 1.0 / (RRF_K + rank + 1)
     return [
-        PassageHit(position, score, dense.get(position, float("nan")),
-                   lexical.get(position, 0.0))
+        PassageHit(position, score, dense.get(position, float("nan")), lexical.get(position, 0.0))
         for position, score in sorted(fused.items(), key=lambda item: -item[1])
     ]
 
@@ -65,25 +63,22 @@ def hybrid_search(
 def _dense(
     snapshot: IndexSnapshot, query_vector: np.ndarray, k: int, mask: np.ndarray | None
 ) -> dict[int, float]:
-    params = None
-    if mask is not None:
-        allowed = np.flatnonzero(mask).astype(np.int64)
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        k = min(k, len(allowed))
-    scores, positions = snapshot.vector_index.search(
-        query_vector.reshape(1, -1).astype(np.float32), k, params=params
-    )
+    scores, positions = snapshot.vector_index.search(query_vector, k, mask)
     return {int(p): float(s) for p, s in zip(positions[0], scores[0], strict=True) if p >= 0}
 
 
 def _lexical(
     snapshot: IndexSnapshot, query_text: str, k: int, mask: np.ndarray | None
 ) -> dict[int, float]:
+    # bm25s's own `retrieve` starts a thread pool on every call (~1-3 ms); scoring and a
+    # partial sort in numpy give the same ranking for a tenth of that.
     tokens = tokenize_query(query_text)
     if not tokens:
         return {}
-    weight_mask = mask.astype(np.float32) if mask is not None else None
-    positions, scores = snapshot.bm25.retrieve(
-        [tokens], k=k, show_progress=False, weight_mask=weight_mask, n_threads=1
-    )
-    return {int(p): float(s) for p, s in zip(positions[0], scores[0], strict=True) if s > 0}
+    scores = snapshot.bm25.get_scores(tokens)
+    if mask is not None:
+        scores = np.where(mask, scores, 0.0)
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return {int(p): float(scores[p]) for p in top if scores[p] > 0}
