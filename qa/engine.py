@@ -23,13 +23,13 @@ from qa.models import (
     TurnRef,
 )
 from qa.retrieve import date_mask, hybrid_search
-from qa.select import ScoredSentence, select_sentences
+from qa.select import ScoredSentence, min_answer_score, select_sentences
 from qa.temporal import TimeFilter, parse_question_time, resolve_event_dates, strip_expression
 from qa.timeline import MAX_ENTRIES, has_subject, pick_timeline
 
 MAX_QUESTION_CHARS = config.env_int("QA_MAX_QUESTION_CHARS", 2000)
 # An answer needs this much support; below it Dateline says the articles do not hold it.
-MIN_ANSWER_SCORE = config.env_float("QA_MIN_ANSWER_SCORE", 0.5)
+MIN_ANSWER_SCORE = config.env_float("QA_MIN_ANSWER_SCORE", min_answer_score())
 # Scores this close are a tie, broken toward the newer article; "latest" questions widen it.
 TIE_MARGIN = 1e-6
 RECENCY_MARGIN = config.env_float("QA_RECENCY_MARGIN", 0.1)
@@ -86,7 +86,7 @@ class Engine:
             return self._snapshot
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.embedder.encode([text])[0]
+        return self.embedder.encode_query(text)
 
     def ask(
         self,
