@@ -38,7 +38,9 @@ class AskRequest(BaseModel):
     since: dt.date | None = Field(None, description="Only articles dated on or after this day")
     until: dt.date | None = Field(None, description="Only articles dated on or before this day")
     session_id: str | None = Field(
-        None, max_length=100, pattern=r"^[A-Za-z0-9_-]+$",
+        None,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_-]+$",
         description="Keeps a conversation: follow-ups lean on earlier turns",
     )
 
@@ -161,8 +163,11 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     )
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
-            allow_methods=["GET", "POST"], allow_headers=["Content-Type"],
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=False,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
@@ -195,24 +200,35 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
             raise HTTPException(403, "writing is disabled: set QA_ADMIN_TOKEN on the server")
         given = credentials.credentials if credentials else ""
         if not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
-            raise HTTPException(401, "a valid admin bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "a valid admin bearer token is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
-    @app.post("/ask", response_model=AskResponse, tags=["answers"],
-              responses={422: {"description": "Bad question or parameters"},
-                         429: {"description": "Too many questions from this client"}})
+    @app.post(
+        "/ask",
+        response_model=AskResponse,
+        tags=["answers"],
+        responses={
+            422: {"description": "Bad question or parameters"},
+            429: {"description": "Too many questions from this client"},
+        },
+    )
     def ask(body: AskRequest, request: Request) -> AskResponse | JSONResponse:
         """Answer a question with a sentence quoted from the articles, or `answer: null`."""
         client = request.client.host if request.client else "unknown"
         wait = limiter.retry_after(client)
         if wait:
             return JSONResponse(
-                {"detail": f"too many questions; try again in {wait} s"}, status_code=429,
+                {"detail": f"too many questions; try again in {wait} s"},
+                status_code=429,
                 headers={"Retry-After": str(wait)},
             )
         try:
             return engine.ask(
-                body.question, top_k=body.top_k,
+                body.question,
+                top_k=body.top_k,
                 since=body.since.isoformat() if body.since else None,
                 until=body.until.isoformat() if body.until else None,
                 session_id=body.session_id,
@@ -226,9 +242,15 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         row = engine.snapshot.document(doc_id)
         if row is None:
             raise HTTPException(404, f"no document {doc_id!r}")
-        return DocumentOut(doc_id=row.doc_id, title=row.title, date=row.date,
-                           date_source=row.date_source, source=row.source, url=row.url,
-                           text=row.text)
+        return DocumentOut(
+            doc_id=row.doc_id,
+            title=row.title,
+            date=row.date,
+            date_source=row.date_source,
+            source=row.source,
+            url=row.url,
+            text=row.text,
+        )
 
     @app.get("/documents", response_model=DocumentPage, tags=["documents"])
     def list_documents(
@@ -238,29 +260,57 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         """Articles, newest first."""
         total, rows = engine.snapshot.list_documents(offset, limit)
         return DocumentPage(
-            total=total, offset=offset, limit=limit,
-            documents=[DocumentSummary(doc_id=r.doc_id, title=r.title, date=r.date,
-                                       date_source=r.date_source, source=r.source) for r in rows],
+            total=total,
+            offset=offset,
+            limit=limit,
+            documents=[
+                DocumentSummary(
+                    doc_id=r.doc_id,
+                    title=r.title,
+                    date=r.date,
+                    date_source=r.date_source,
+                    source=r.source,
+                )
+                for r in rows
+            ],
         )
 
-    @app.post("/documents", response_model=IngestResult, tags=["documents"],
-              dependencies=[Depends(require_admin)])
+    @app.post(
+        "/documents",
+        response_model=IngestResult,
+        tags=["documents"],
+        dependencies=[Depends(require_admin)],
+    )
     def add_documents(body: NewDocuments) -> IngestResult:
         """Add or replace articles (admin bearer token); answers use them at once."""
         from index.ingest import ingest_articles
 
         articles = [
-            Article(doc_id=d.id, source="api", text=d.text, title=d.title,
-                    date=d.date.isoformat() if d.date else None,
-                    date_source="metadata" if d.date else None, url=d.url)
+            Article(
+                doc_id=d.id,
+                source="api",
+                text=d.text,
+                title=d.title,
+                date=d.date.isoformat() if d.date else None,
+                date_source="metadata" if d.date else None,
+                url=d.url,
+            )
             for d in body.documents
         ]
         summary = ingest_articles(articles, engine.index_root, engine.embedder)
-        return IngestResult(added=summary.documents_added, unchanged=summary.documents_unchanged,
-                            chunks=summary.chunks_added, version=summary.version)
+        return IngestResult(
+            added=summary.documents_added,
+            unchanged=summary.documents_unchanged,
+            chunks=summary.chunks_added,
+            version=summary.version,
+        )
 
-    @app.delete("/documents/{doc_id:path}", tags=["documents"], status_code=204,
-                dependencies=[Depends(require_admin)])
+    @app.delete(
+        "/documents/{doc_id:path}",
+        tags=["documents"],
+        status_code=204,
+        dependencies=[Depends(require_admin)],
+    )
     def delete_document(doc_id: str) -> Response:
         """Remove an article (admin bearer token)."""
         from index.ingest import delete_documents
@@ -277,17 +327,21 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     def stats() -> Stats:
         manifest = engine.snapshot.manifest
         return Stats(
-            documents=manifest["documents"], chunks=manifest["chunks"],
-            sentences=manifest["sentences"], model=manifest["model"],
-            index_type=manifest["index_type"], index_version=manifest["version"],
+            documents=manifest["documents"],
+            chunks=manifest["chunks"],
+            sentences=manifest["sentences"],
+            model=manifest["model"],
+            index_type=manifest["index_type"],
+            index_version=manifest["version"],
             index_built_at=manifest["built_at"],
         )
 
     def static(name: str, media_type: str) -> FileResponse:
         if not (STATIC / name).is_file():  # a listed page the build did not ship
             raise HTTPException(404, "not found")
-        return FileResponse(STATIC / name, media_type=media_type,
-                            headers={"Cache-Control": "no-cache"})
+        return FileResponse(
+            STATIC / name, media_type=media_type, headers={"Cache-Control": "no-cache"}
+        )
 
     @app.get("/", include_in_schema=False)
     def demo_page() -> FileResponse:

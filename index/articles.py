@@ -69,8 +69,10 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
                 files.append(path)
             else:
                 problems.append(
-                    Problem(str(path), f"unsupported file type {path.suffix!r}; use .txt, .md, "
-                            ".jsonl or .html")
+                    Problem(
+                        str(path),
+                        f"unsupported file type {path.suffix!r}; use .txt, .md, .jsonl or .html",
+                    )
                 )
         else:
             problems.append(Problem(str(path), "no such file or folder"))
@@ -161,8 +163,11 @@ def _text_article(path: Path, text: str, doc_id: str) -> Iterator[Article | Prob
     if first_line.lstrip().startswith("date "):
         parsed = parse_date_line(first_line)
         if parsed is None:
-            yield Problem(str(path), "impossible or malformed date line; the date is inferred "
-                          "from the text instead", line=1)
+            yield Problem(
+                str(path),
+                "impossible or malformed date line; the date is inferred from the text instead",
+                line=1,
+            )
             body_start = len(first_line) - len(first_line.lstrip()) + len("date ")
             match = re.match(r"\s*date\s+\S+\s*", first_line)
             body_start = match.end() if match else body_start
@@ -195,8 +200,9 @@ def _jsonl_articles(path: Path, text: str, doc_id_prefix: str) -> Iterator[Artic
             yield Problem(str(path), f"malformed JSON ({detail}); line skipped", line=number)
             continue
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            yield Problem(str(path), 'needs an object with a "text" string; line skipped',
-                          line=number)
+            yield Problem(
+                str(path), 'needs an object with a "text" string; line skipped', line=number
+            )
             continue
         if not record["text"].strip():
             yield Problem(str(path), "empty text; line skipped", line=number)
@@ -207,8 +213,11 @@ def _jsonl_articles(path: Path, text: str, doc_id_prefix: str) -> Iterator[Artic
         raw_date = record.get("date")
         article_date = _iso_date(raw_date)
         if raw_date and article_date is None:
-            yield Problem(str(path), f"unreadable date {raw_date!r}; inferred from the text "
-                          "instead", line=number)
+            yield Problem(
+                str(path),
+                f"unreadable date {raw_date!r}; inferred from the text instead",
+                line=number,
+            )
         has_id = record.get("id") not in (None, "")
         doc_id = str(record["id"]) if has_id else f"{path.name}:{number}"
         yield _with_date(
@@ -228,8 +237,9 @@ def _html_article(path: Path, html: str, doc_id: str) -> Iterator[Article | Prob
     import trafilatura
 
     document = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False)
-    extracted = document.as_dict() if document is not None and not isinstance(
-        document, dict) else document
+    extracted = (
+        document.as_dict() if document is not None and not isinstance(document, dict) else document
+    )
     if not isinstance(extracted, dict) or not (extracted.get("text") or "").strip():
         yield Problem(str(path), "no article text found in this HTML page")
         return
