@@ -25,20 +25,48 @@ _NUMBER_WORDS = (
 )
 
 _QUESTION_RULES: list[tuple[re.Pattern[str], AnswerType]] = [
-    (re.compile(r"\b(when|what year|which year|what date|which date|what day|what time|"
-                r"what month|which month|how long ago|since when)\b", re.I), AnswerType.DATE),
-    (re.compile(r"\b(how (many|much|far|long|old|big|large|high|tall|deep|fast|often|heavy)|"
-                r"what (percentage|percent|proportion|share|number|amount|size|distance|range|"
-                r"price|cost)|how\s+\w+\s+(percent|tons?))\b", re.I), AnswerType.NUMBER),
-    (re.compile(r"\b(who|whom|whose|which (person|leader|president|minister|official|man|woman|"
-                r"cosmonauts?|astronauts?|commander|general|journalist|reporter))\b", re.I),
-     AnswerType.PERSON),
-    (re.compile(r"\b(where|which (city|town|country|region|oblast|province|place|state|port|"
-                r"village|airport|river|sea|area|territory|capital|location)|"
-                r"in which (city|town|country|region|oblast|place))\b", re.I), AnswerType.PLACE),
-    (re.compile(r"\b(which|what) (\w+ )?(company|agency|platform|vessel|ship|launcher|"
-                r"missile|organi[sz]ation|newspaper|group|party|system|weapon|aircraft|name)\b",
-                re.I), AnswerType.NAME),
+    (
+        re.compile(
+            r"\b(when|what year|which year|what date|which date|what day|what time|"
+            r"what month|which month|how long ago|since when)\b",
+            re.I,
+        ),
+        AnswerType.DATE,
+    ),
+    (
+        re.compile(
+            r"\b(how (many|much|far|long|old|big|large|high|tall|deep|fast|often|heavy)|"
+            r"what (percentage|percent|proportion|share|number|amount|size|distance|range|"
+            r"price|cost)|how\s+\w+\s+(percent|tons?))\b",
+            re.I,
+        ),
+        AnswerType.NUMBER,
+    ),
+    (
+        re.compile(
+            r"\b(who|whom|whose|which (person|leader|president|minister|official|man|woman|"
+            r"cosmonauts?|astronauts?|commander|general|journalist|reporter))\b",
+            re.I,
+        ),
+        AnswerType.PERSON,
+    ),
+    (
+        re.compile(
+            r"\b(where|which (city|town|country|region|oblast|province|place|state|port|"
+            r"village|airport|river|sea|area|territory|capital|location)|"
+            r"in which (city|town|country|region|oblast|place))\b",
+            re.I,
+        ),
+        AnswerType.PLACE,
+    ),
+    (
+        re.compile(
+            r"\b(which|what) (\w+ )?(company|agency|platform|vessel|ship|launcher|"
+            r"missile|organi[sz]ation|newspaper|group|party|system|weapon|aircraft|name)\b",
+            re.I,
+        ),
+        AnswerType.NAME,
+    ),
 ]
 
 _FINDERS: dict[AnswerType, re.Pattern[str]] = {
@@ -95,9 +123,7 @@ def expected_type(question: str) -> AnswerType | None:
     return None
 
 
-def candidate_spans(
-    sentence: str, answer_type: AnswerType, question: str
-) -> list[tuple[int, int]]:
+def candidate_spans(sentence: str, answer_type: AnswerType, question: str) -> list[tuple[int, int]]:
     """(start, end) of the parts of `sentence` that could answer, excluding the question's words."""
     asked = {w.lower() for w in _WORD.findall(question)}
     unit = next((u for pattern, u in _QUESTION_UNITS if pattern.search(question)), None)

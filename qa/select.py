@@ -1,31 +1,61 @@
 """Picks the one sentence that answers, from the sentences of the best passages.
 
-Each candidate sentence gets a small feature vector — its own similarity to the question, the
-similarity of its context window, its passage's similarity and rank, how much of the question's
-idf-weighted terms it and its neighbours cover, whether it holds the kind of answer the question
-asks for — and the answer is the sentence with the best weighted sum.
+Each candidate sentence gets a feature vector — its own and its context window's similarity to
+the question, its passage's scores and rank, how much of the question's idf-weighted terms and
+term pairs it and its neighbours cover, which rare question terms are missing, whether it holds
+the kind of answer the question asks for — and the learned ranker (qa/ranker.py) turns that into
+the probability that the sentence answers. Features relative to the best candidate help ranking;
+absolute ones let the score say when nothing answers. When shipped, a cross-encoder
+(qa/reranker.py) then rescores the best of them.
 """
 
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from index.store import IndexSnapshot
 from index.vectors import tokenize_query
+from qa import reranker as second_stage
 from qa.answer_types import candidate_spans, expected_type
+from qa.ranker import Ranker, load_ranker
 from qa.retrieve import PassageHit
 
 PASSAGES_FOR_SENTENCES = 8
 MAX_ANSWER_WORDS = 60
 
-FEATURES = ("sentence", "context", "passage", "coverage", "window_coverage", "type", "rank",
-            "not_an_answer")
-WEIGHTS = np.array([0.45, 0.15, 0.10, 0.25, 0.15, 0.20, 0.05, -0.2], dtype=np.float32)
+FEATURES = (
+    "sentence",
+    "sentence_gap",
+    "context",
+    "passage",
+    "passage_lexical",
+    "rank",
+    "coverage",
+    "coverage_gap",
+    "window_coverage",
+    "chunk_coverage",
+    "pairs",
+    "missing_rare",
+    "novel",
+    "novel_names",
+    "novel_numbers",
+    "spread",
+    "type_asked",
+    "type_found",
+    "log_words",
+    "not_an_answer",
+    "doc_share",
+)
 
 _RAW_WORD = re.compile(r"[\w-]+")
+_DIGIT = re.compile(r"\d")
+
+SentenceRow = tuple[int, int, str, int, int]
 
 
 @dataclass(frozen=True)
@@ -39,6 +69,28 @@ class ScoredSentence:
     span: tuple[int, int] | None
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """Sentences of the top passages (rows as `IndexSnapshot.sentences_of` gives them)."""
+
+    rows: list[SentenceRow]
+    texts: list[str]
+    features: np.ndarray
+    spans: list[tuple[int, int] | None]
+
+
+@lru_cache(maxsize=1)
+def ranker() -> Ranker:
+    return load_ranker(features=FEATURES)
+
+
+def min_answer_score() -> float:
+    """The abstain threshold of whichever stage gives the final scores."""
+    if second_stage.enabled():
+        return second_stage.min_answer_score()
+    return ranker().min_answer_score
+
+
 def select_sentences(
     snapshot: IndexSnapshot,
     question: str,
@@ -47,70 +99,153 @@ def select_sentences(
     texts: dict[str, str],
 ) -> list[ScoredSentence]:
     """Candidate sentences of the top passages, best first."""
-    top = hits[:PASSAGES_FOR_SENTENCES]
-    chunk_rank = {int(snapshot.chunk_ids[h.position]): rank for rank, h in enumerate(top)}
-    rows = snapshot.sentences_of(list(chunk_rank))
-    if not rows:
+    found = candidates(snapshot, question, query_vector, hits, texts)
+    if not found.rows:
         return []
-    chunk_dense = {int(snapshot.chunk_ids[h.position]): _dense_of(snapshot, h, query_vector)
-                   for h in top}
-    vectors = snapshot.sentence_vectors_of([r[0] for r in rows])
-    same_chunk_before = np.array([i > 0 and rows[i - 1][1] == r[1] for i, r in enumerate(rows)])
-    same_chunk_after = np.append(same_chunk_before[1:], False)
-    similarity = vectors @ query_vector
-    context = _window(vectors, same_chunk_before, same_chunk_after)
-    context = (context / np.maximum(np.linalg.norm(context, axis=1, keepdims=True), 1e-9)) @ (
-        query_vector
-    )
+    scores = ranker().score(found.features)
+    if second_stage.enabled():
+        scores = second_stage.reranker().rescore(question, found.texts, scores)
+    scored = [
+        ScoredSentence(
+            row[0], row[2], row[3], row[4], float(score), tuple(float(v) for v in values), span
+        )
+        for row, score, values, span in zip(
+            found.rows, scores, found.features, found.spans, strict=True
+        )
+    ]
+    scored.sort(key=lambda s: -s.score)
+    return scored
+
+
+def candidates(
+    snapshot: IndexSnapshot,
+    question: str,
+    query_vector: np.ndarray,
+    hits: list[PassageHit],
+    texts: dict[str, str],
+) -> Candidates:
+    """The candidate sentences and their features, in text order."""
+    top = hits[:PASSAGES_FOR_SENTENCES]
+    chunk_of = {int(snapshot.chunk_ids[h.position]): (rank, h) for rank, h in enumerate(top)}
+    rows: list[SentenceRow] = snapshot.sentences_of(list(chunk_of))
+    if not rows:
+        return Candidates([], [], np.zeros((0, len(FEATURES))), [])
+    n = len(rows)
     sentence_texts = [texts[doc_id][start:end] for _, _, doc_id, start, end in rows]
+    vectors = snapshot.sentence_vectors_of([r[0] for r in rows])
+    before = np.array([i > 0 and rows[i - 1][1] == r[1] for i, r in enumerate(rows)])
+    after = np.append(before[1:], False)
+    similarity = vectors @ query_vector
+    window = _window(vectors, before, after)
+    context = (
+        window / np.maximum(np.linalg.norm(window, axis=1, keepdims=True), 1e-9)
+    ) @ query_vector
+
     weights = _term_weights(snapshot, question)
     total = sum(weights.values()) or 1.0
-    term_sets = [set(tokenize_query(text)) for text in sentence_texts]
-    coverage = np.array([sum(w for t, w in weights.items() if t in terms) / total
-                         for terms in term_sets])
-    window_terms = [
+    rarest = max(weights.values(), default=1.0)
+    question_terms = tokenize_query(question)
+    pairs = set(zip(question_terms, question_terms[1:], strict=False))
+    sentence_terms = [tokenize_query(text) for text in sentence_texts]
+    term_sets = [set(terms) for terms in sentence_terms]
+    window_sets = [
         term_sets[i]
-        | (term_sets[i - 1] if same_chunk_before[i] else set())
-        | (term_sets[i + 1] if same_chunk_after[i] else set())
-        for i in range(len(rows))
+        | (term_sets[i - 1] if before[i] else set())
+        | (term_sets[i + 1] if after[i] else set())
+        for i in range(n)
     ]
-    window_coverage = np.array([sum(w for t, w in weights.items() if t in terms) / total
-                                for terms in window_terms])
+    chunk_sets: dict[int, set[str]] = {}
+    for row, term_set in zip(rows, term_sets, strict=True):
+        chunk_sets.setdefault(row[1], set()).update(term_set)
+
+    def covered(terms: set[str]) -> float:
+        return sum(w for t, w in weights.items() if t in terms) / total
+
+    coverage = np.array([covered(terms) for terms in term_sets])
+    doc_counts: dict[str, int] = {}
+    for _, hit in chunk_of.values():
+        doc = snapshot.chunk_doc[hit.position]
+        doc_counts[doc] = doc_counts.get(doc, 0) + 1
+    best_lexical = max((h.lexical for h in top), default=0.0) or 1.0
     answer_type = expected_type(question)
-    question_words = {w.lower() for w in _RAW_WORD.findall(question)
-                      if tokenize_query(w)}
-    scored = []
-    for i, (sentence_id, chunk_id, doc_id, start, end) in enumerate(rows):
+    question_words = {w.lower() for w in _RAW_WORD.findall(question) if tokenize_query(w)}
+
+    features = np.zeros((n, len(FEATURES)))
+    spans: list[tuple[int, int] | None] = []
+    for i, (_, chunk_id, doc_id, start, _end) in enumerate(rows):
+        rank, hit = chunk_of[chunk_id]
         text = sentence_texts[i]
         span = None
         if answer_type is not None:
-            span = _nearest_span(text, candidate_spans(text, answer_type, question),
-                                 question_words)
-        features = (
-            float(similarity[i]),
-            float(context[i]),
-            chunk_dense[chunk_id],
-            float(coverage[i]),
-            float(window_coverage[i]),
-            0.5 if answer_type is None else float(span is not None),
-            1.0 / (1 + chunk_rank[chunk_id]),
+            span = _nearest_span(text, candidate_spans(text, answer_type, question), question_words)
+        spans.append((start + span[0], start + span[1]) if span else None)
+        terms = sentence_terms[i]
+        missing = [w for t, w in weights.items() if t not in window_sets[i]]
+        features[i] = (
+            similarity[i],
+            0.0,
+            context[i],
+            _dense_of(snapshot, hit, query_vector),
+            hit.lexical / best_lexical,
+            1.0 / (1 + rank),
+            coverage[i],
+            0.0,
+            covered(window_sets[i]),
+            covered(chunk_sets[chunk_id]),
+            len(pairs & set(zip(terms, terms[1:], strict=False))) / max(len(pairs), 1),
+            max(missing, default=0.0) / rarest,
+            sum(t not in weights for t in terms) / max(len(terms), 1),
+            *_novel_words(text, question_words),
+            _spread(terms, weights),
+            float(answer_type is not None),
+            float(span is not None),
+            np.log1p(len(text.split())),
             float(_not_an_answer(text)),
+            doc_counts[doc_id] / len(top),
         )
-        scored.append(
-            ScoredSentence(
-                sentence_id, doc_id, start, end, float(np.dot(WEIGHTS, features)), features,
-                (start + span[0], start + span[1]) if span else None,
-            )
-        )
-    scored.sort(key=lambda s: -s.score)
-    return scored
+    features[:, FEATURES.index("sentence_gap")] = similarity - similarity.max()
+    features[:, FEATURES.index("coverage_gap")] = coverage - coverage.max()
+    return Candidates(rows, sentence_texts, features, spans)
+
+
+def _novel_words(text: str, question_words: set[str]) -> tuple[float, float]:
+    """How many names and numbers the sentence adds to the question: answers are among them."""
+    names = numbers = 0
+    for i, match in enumerate(_RAW_WORD.finditer(text)):
+        word = match.group()
+        if word.lower() in question_words:
+            continue
+        if _DIGIT.search(word):
+            numbers += 1
+        elif i > 0 and word[0].isupper():
+            names += 1
+    return float(np.log1p(names)), float(np.log1p(numbers))
+
+
+def _spread(terms: list[str], weights: dict[str, float]) -> float:
+    """Share of the sentence between its first and last question term: small = tight match."""
+    positions = [i for i, t in enumerate(terms) if t in weights]
+    if len(positions) < 2:
+        return 1.0
+    return (positions[-1] - positions[0] + 1) / len(terms)
 
 
 def _term_weights(snapshot: IndexSnapshot, question: str) -> dict[str, float]:
     idf = snapshot.term_idf
     # A question term the articles never use is as telling as their rarest term.
-    unseen = max(idf.values(), default=1.0)
+    unseen = _rarest(snapshot)
     return {t: idf.get(t, unseen) for t in set(tokenize_query(question))}
+
+
+_RAREST: weakref.WeakKeyDictionary[IndexSnapshot, float] = weakref.WeakKeyDictionary()
+
+
+def _rarest(snapshot: IndexSnapshot) -> float:
+    """The largest idf of a snapshot, once per snapshot (a scan of the whole vocabulary)."""
+    value = _RAREST.get(snapshot)
+    if value is None:
+        value = _RAREST[snapshot] = max(snapshot.term_idf.values(), default=1.0)
+    return value
 
 
 def _window(vectors: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:

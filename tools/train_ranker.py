@@ -1,0 +1,182 @@
+"""`make train`: fits the sentence ranker and picks the abstain threshold, from training articles.
+
+Only the SQuAD articles that tools/squad_eval.py never evaluates on are used. They are split
+in two halves, each its own index. Every question is asked of its own half (answerable: which
+candidate sentences hold a gold answer) and of the other half (its article is missing: the best
+candidate's score should stay low). The ranker is fitted on one half and scored on the other,
+both ways, so the threshold is chosen from scores of questions the model did not see; the final
+model is then fitted on both halves. Seeded and deterministic; writes qa/ranker_weights.json.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from index.embedder import Embedder
+from index.store import IndexSnapshot
+from qa.evaluate import GoldQuestion, answer_correct
+from qa.ranker import WEIGHTS_FILE, Ranker
+from qa.retrieve import hybrid_search
+from qa.select import FEATURES, PASSAGES_FOR_SENTENCES, candidates
+from tools.squad_eval import (
+    SquadArticle,
+    fetch_squad,
+    half_index,
+    load_squad,
+    split_articles,
+    train_halves,
+)
+
+SEED = 20240602
+# Questions asked of the other half, per half: enough to place the threshold.
+UNANSWERABLE_PER_HALF = 1000
+HIDDEN_UNITS = 0
+L2 = 1.0
+
+
+@dataclass
+class Dataset:
+    """Candidate features with labels; `group[i]` is the question row i belongs to."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    group: np.ndarray
+
+    @staticmethod
+    def concat(parts: Sequence[Dataset]) -> Dataset:
+        offsets = np.cumsum([0, *(int(p.group.max(initial=-1)) + 1 for p in parts)])
+        return Dataset(
+            np.concatenate([p.features for p in parts]),
+            np.concatenate([p.labels for p in parts]),
+            np.concatenate([p.group + o for p, o in zip(parts, offsets, strict=False)]),
+        )
+
+
+def extract(
+    index: Path, questions: Sequence[GoldQuestion], embedder: Embedder, label: str
+) -> Dataset:
+    """The candidates the engine would rank for each question, labelled by the gold answers."""
+    snapshot = IndexSnapshot(index)
+    vectors = embedder.encode([q.question for q in questions])
+    features: list[np.ndarray] = []
+    labels: list[bool] = []
+    group: list[int] = []
+    for number, (gold, vector) in enumerate(
+        tqdm(list(zip(questions, vectors, strict=True)), desc=label, unit="q")
+    ):
+        hits = hybrid_search(snapshot, vector, gold.question)
+        docs = {snapshot.chunk_doc[h.position] for h in hits[:PASSAGES_FOR_SENTENCES]}
+        texts = {d: row.text for d, row in snapshot.documents(docs).items()}
+        found = candidates(snapshot, gold.question, vector, hits, texts)
+        features.append(found.features)
+        labels.extend(answer_correct(t, gold.answers) for t in found.texts)
+        group.extend([number] * len(found.rows))
+    snapshot.close()
+    return Dataset(
+        np.concatenate(features), np.array(labels, dtype=bool), np.array(group, dtype=np.int64)
+    )
+
+
+def fit(data: Dataset) -> Ranker:
+    """Logistic regression (or a one-hidden-layer net) on standardised features."""
+    mean = data.features.mean(axis=0)
+    scale = np.maximum(data.features.std(axis=0), 1e-6)
+    x = (data.features - mean) / scale
+    if HIDDEN_UNITS:
+        from sklearn.neural_network import MLPClassifier
+
+        net = MLPClassifier(
+            (HIDDEN_UNITS,), activation="tanh", alpha=L2 * 1e-3, max_iter=300, random_state=SEED
+        ).fit(x, data.labels)
+        layers = tuple(zip(net.coefs_, net.intercepts_, strict=True))
+    else:
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=1.0 / L2, max_iter=2000).fit(x, data.labels)
+        layers = ((model.coef_.T, model.intercept_),)
+    return Ranker(FEATURES, mean, scale, layers, 0.0)
+
+
+def top_choices(ranker: Ranker, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: the best candidate's score and whether it holds a gold answer."""
+    scores = ranker.score(data.features)
+    count = int(data.group.max(initial=-1)) + 1
+    best_score = np.full(count, -np.inf)
+    best_right = np.zeros(count, dtype=bool)
+    order = np.lexsort((-scores, data.group))
+    first = np.r_[True, data.group[order][1:] != data.group[order][:-1]]
+    chosen = order[first]
+    best_score[data.group[chosen]] = scores[chosen]
+    best_right[data.group[chosen]] = data.labels[chosen]
+    return best_score, best_right
+
+
+def choose_threshold(answerable: tuple[np.ndarray, np.ndarray], unanswerable: np.ndarray) -> float:
+    """The threshold that gets most questions right, answerable and unanswerable weighed alike.
+
+    Right = an answerable question answered with a right sentence, or an unanswerable one
+    abstained on; a wrong answer and an abstention on an answerable question both count wrong.
+    """
+    scores, right = answerable
+    candidates_ = np.unique(np.concatenate([scores, unanswerable]))
+    best, best_value = 0.0, -1.0
+    for threshold in candidates_:
+        value = (right & (scores >= threshold)).mean() + (unanswerable < threshold).mean()
+        if value > best_value:
+            best, best_value = float(threshold), value
+    return round(best, 4)
+
+
+def collect(train: Sequence[SquadArticle]) -> tuple[list[Dataset], list[Dataset]]:
+    """Per training half: its questions asked of its own index, and some of the other's."""
+    halves = train_halves(train)
+    indexes = [half_index("train-a", halves[0]), half_index("train-b", halves[1])]
+    embedder = Embedder()
+    rng = random.Random(SEED)
+    answerable, unanswerable = [], []
+    for side, (half, index) in enumerate(zip(halves, indexes, strict=True)):
+        questions = [q for a in half for q in a.questions]
+        answerable.append(extract(index, questions, embedder, f"half {side} answerable"))
+        others = rng.sample(questions, min(UNANSWERABLE_PER_HALF, len(questions)))
+        unanswerable.append(
+            extract(indexes[1 - side], others, embedder, f"half {side} article removed")
+        )
+    return answerable, unanswerable
+
+
+def main() -> None:
+    train, _ = split_articles(load_squad(fetch_squad()))
+    answerable, unanswerable = collect(train)
+    held_out_top, held_out_none = [], []
+    for side in (0, 1):
+        model = fit(answerable[1 - side])
+        held_out_top.append(top_choices(model, answerable[side]))
+        held_out_none.append(top_choices(model, unanswerable[side])[0])
+    scores = np.concatenate([s for s, _ in held_out_top])
+    right = np.concatenate([r for _, r in held_out_top])
+    none_scores = np.concatenate(held_out_none)
+    threshold = choose_threshold((scores, right), none_scores)
+    final = fit(Dataset.concat(answerable))
+    final = Ranker(final.features, final.mean, final.scale, final.layers, threshold)
+    summary = {
+        "trained_on": sorted(a.doc_id for a in train),
+        "seed": SEED,
+        "hidden_units": HIDDEN_UNITS,
+        "held_out_top1": round(float(right.mean()), 4),
+        "held_out_answer@1_at_threshold": round(float((right & (scores >= threshold)).mean()), 4),
+        "held_out_unanswerable_abstained": round(float((none_scores < threshold).mean()), 4),
+    }
+    WEIGHTS_FILE.write_text(final.to_json(summary) + "\n", encoding="utf-8")
+    print({**summary, "trained_on": len(train), "min_answer_score": threshold}, file=sys.stderr)
+    print(f"wrote {WEIGHTS_FILE}; rerun tools.train_reranker, which builds on its scores")
+
+
+if __name__ == "__main__":
+    main()
