@@ -25,6 +25,15 @@ def asks_for_development(question: str) -> bool:
     return bool(_DEVELOPMENT.search(question))
 
 
+_AND_WHEN = re.compile(r"[,;]?\s*\b(and|&)\s+when\b[^?.!]*", re.I)
+
+
+def without_when(question: str) -> str:
+    """ "What happened to X, and when?" ranks like "What happened to X?": the timeline's dates
+    answer the "when", so no single sentence needs to hold a date."""
+    return _AND_WHEN.sub("", question) if asks_for_development(question) else question
+
+
 def has_subject(question: str) -> bool:
     """False for "What happened?" and the like, which name no person, place or thing."""
     return any(term not in _EVENT_WORDS for term in tokenize_query(question))
