@@ -48,8 +48,8 @@ SQUAD_JSON = CACHE / "squaddev_v1.1.json"
 SIMPLE_INDEX = "https://pypi.org/simple/bigbench/"
 SDIST = "bigbench-1.0.0.tar.gz"
 MEMBER = "bigbench/benchmark_tasks/squad_shifts/squaddev_v1.1.json"
-DEV_CORPUS = Path(os.environ.get("QA_DEV_CORPUS", "/work/shared/corpus"))
-DEV_GOLD = Path(os.environ.get("QA_DEV_GOLD", "/work/shared/eval/dev.jsonl"))
+DEV_CORPUS = Path(os.environ.get("QA_DEV_CORPUS", ROOT / "data" / "articles"))
+DEV_GOLD = Path(os.environ.get("QA_DEV_GOLD", ROOT / "tests" / "fixtures" / "dev.jsonl"))
 REPORT = ROOT / "docs" / "quality.md"
 # The split by article is fixed: training (tools/train_ranker.py) only ever sees TRAIN articles.
 SPLIT_SEED = 20240601
