@@ -168,6 +168,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
             allow_credentials=False,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type"],
+            expose_headers=["Retry-After"],
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
