@@ -18,6 +18,8 @@ from index import config
 
 ONNX_FILE = "model-int8.onnx"
 _OPSET = 17
+# Part of the cache key: bump when the export itself changes, so stale exports are not reused.
+_EXPORT_FORMAT = 2
 
 
 def cache_root() -> Path:
@@ -30,7 +32,7 @@ def onnx_path(model_path: str) -> Path:
     """Where the export of these weights lives; new weights get a new file, never a stale one."""
     weights = _weights_file(Path(model_path))
     stat = weights.stat()
-    key = f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+    key = f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{_EXPORT_FORMAT}".encode()
     digest = hashlib.sha256(key).hexdigest()[:16]
     return cache_root() / f"{config.model_name(model_path)}-{digest}" / ONNX_FILE
 
@@ -44,14 +46,11 @@ def ensure_onnx(model_path: str) -> Path:
 
 
 def export_int8(model_path: str, target: Path) -> None:
-    """Export the transformer to ONNX, quantize its MatMul weights to int8, publish atomically."""
+    """Export the transformer's token states to int8 ONNX; pooling stays in numpy."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
 
     class _HiddenStates(torch.nn.Module):
-        """Returns only the token states; pooling and normalising stay in numpy."""
-
         def __init__(self, model: torch.nn.Module) -> None:
             super().__init__()
             self.model = model
@@ -67,30 +66,48 @@ def export_int8(model_path: str, target: Path) -> None:
             )
             return out.last_hidden_state
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Eager attention, and a padded example: traced with an all-ones mask, transformers drops
-    # the mask from the graph and padding would leak into every vector of a batch.
+    # Eager attention: the traced graph must keep the attention mask (see quantized_export).
     model = AutoModel.from_pretrained(model_path, attn_implementation="eager").eval()
+    quantized_export(
+        _HiddenStates(model), target, "last_hidden_state", {0: "batch", 1: "tokens"}, ["MatMul"]
+    )
+
+
+def quantized_export(
+    module: object,
+    target: Path,
+    output_name: str,
+    output_axes: dict[int, str],
+    op_types: list[str],
+) -> None:
+    """A BERT-style module (input_ids, attention_mask, token_type_ids) to ONNX, then int8
+    weights for `op_types`, published atomically at `target`."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A padded example: traced with an all-ones mask, transformers drops the mask from the graph
+    # and padding would leak into every vector of a batch.
     dummy = torch.ones((2, 16), dtype=torch.int64)
     mask = dummy.clone()
     mask[1, 10:] = 0
     axes = {0: "batch", 1: "tokens"}
     with tempfile.TemporaryDirectory(dir=target.parent) as work:
         fp32 = Path(work) / "model-fp32.onnx"
-        int8 = Path(work) / ONNX_FILE
+        int8 = Path(work) / "model-int8.onnx"
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes about shapes; the tests check output
             torch.onnx.export(
-                _HiddenStates(model),
-                (dummy, dummy, torch.zeros_like(dummy)),
+                module,  # type: ignore[arg-type]
+                (dummy, mask, torch.zeros_like(dummy)),
                 str(fp32),
                 input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["last_hidden_state"],
+                output_names=[output_name],
                 dynamic_axes={
                     "input_ids": axes,
                     "attention_mask": axes,
                     "token_type_ids": axes,
-                    "last_hidden_state": axes,
+                    output_name: output_axes,
                 },
                 opset_version=_OPSET,
                 dynamo=False,
@@ -100,7 +117,7 @@ def export_int8(model_path: str, target: Path) -> None:
             str(int8),
             weight_type=QuantType.QInt8,
             per_channel=True,
-            op_types_to_quantize=["MatMul"],
+            op_types_to_quantize=op_types,
         )
         os.replace(int8, target)
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import os
 import random
 import sys
-import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +164,8 @@ def fine_tune(pairs: Sequence[tuple[str, str, float]]) -> object:
 def export(model: object, target: Path) -> None:
     """ONNX (opset 17), then int8 weights for MatMul and the embedding Gather (< 30 MB)."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from index.onnx_export import quantized_export
 
     class _Logit(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -183,39 +182,7 @@ def export(model: object, target: Path) -> None:
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).logits
 
-    # A padded example: traced with an all-ones mask, the mask would drop out of the graph.
-    dummy = torch.ones((2, 16), dtype=torch.int64)
-    mask = dummy.clone()
-    mask[1, 10:] = 0
-    axes = {0: "batch", 1: "tokens"}
-    with tempfile.TemporaryDirectory() as work:
-        fp32 = Path(work) / "reranker-fp32.onnx"
-        int8 = Path(work) / "reranker-int8.onnx"
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _Logit(model),  # type: ignore[arg-type]
-                (dummy, mask, torch.zeros_like(dummy)),
-                str(fp32),
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["logits"],
-                dynamic_axes={
-                    "input_ids": axes,
-                    "attention_mask": axes,
-                    "token_type_ids": axes,
-                    "logits": {0: "batch"},
-                },
-                opset_version=17,
-                dynamo=False,
-            )
-        quantize_dynamic(
-            str(fp32),
-            str(int8),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            op_types_to_quantize=["MatMul", "Gather"],
-        )
-        os.replace(int8, target)
+    quantized_export(_Logit(model), target, "logits", {0: "batch"}, ["MatMul", "Gather"])  # type: ignore[arg-type]
 
 
 def combination_data(encoder: CrossEncoder, lists: Sequence[Shortlist]) -> tuple[np.ndarray, ...]:
