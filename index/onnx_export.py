@@ -47,13 +47,31 @@ def ensure_onnx(model_path: str) -> Path:
 
 def export_int8(model_path: str, target: Path) -> None:
     """Export the transformer's token states to int8 ONNX; pooling stays in numpy."""
-    import torch
     from transformers import AutoModel
 
-    class _HiddenStates(torch.nn.Module):
-        def __init__(self, model: torch.nn.Module) -> None:
+    # Eager attention: the traced graph must keep the attention mask (see quantized_export).
+    model = AutoModel.from_pretrained(model_path, attn_implementation="eager").eval()
+    quantized_export(model, target, "last_hidden_state", {0: "batch", 1: "tokens"}, ["MatMul"])
+
+
+def quantized_export(
+    model: object,
+    target: Path,
+    output_name: str,
+    output_axes: dict[int, str],
+    op_types: list[str],
+) -> None:
+    """A transformers model's `output_name` output (e.g. last_hidden_state, logits) as ONNX,
+    then int8 weights for `op_types`, published atomically at `target`."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    class _Output(torch.nn.Module):
+        """Exposes one named output of the model, with positional BERT inputs."""
+
+        def __init__(self, inner: torch.nn.Module) -> None:
             super().__init__()
-            self.model = model
+            self.inner = inner
 
         def forward(
             self,
@@ -61,29 +79,10 @@ def export_int8(model_path: str, target: Path) -> None:
             attention_mask: torch.Tensor,
             token_type_ids: torch.Tensor,
         ) -> torch.Tensor:
-            out = self.model(
+            out = self.inner(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             )
-            return out.last_hidden_state
-
-    # Eager attention: the traced graph must keep the attention mask (see quantized_export).
-    model = AutoModel.from_pretrained(model_path, attn_implementation="eager").eval()
-    quantized_export(
-        _HiddenStates(model), target, "last_hidden_state", {0: "batch", 1: "tokens"}, ["MatMul"]
-    )
-
-
-def quantized_export(
-    module: object,
-    target: Path,
-    output_name: str,
-    output_axes: dict[int, str],
-    op_types: list[str],
-) -> None:
-    """A BERT-style module (input_ids, attention_mask, token_type_ids) to ONNX, then int8
-    weights for `op_types`, published atomically at `target`."""
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+            return getattr(out, output_name)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     # A padded example: traced with an all-ones mask, transformers drops the mask from the graph
@@ -98,7 +97,7 @@ def quantized_export(
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes about shapes; the tests check output
             torch.onnx.export(
-                module,  # type: ignore[arg-type]
+                _Output(model),  # type: ignore[arg-type]
                 (dummy, mask, torch.zeros_like(dummy)),
                 str(fp32),
                 input_names=["input_ids", "attention_mask", "token_type_ids"],

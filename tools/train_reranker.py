@@ -163,26 +163,9 @@ def fine_tune(pairs: Sequence[tuple[str, str, float]]) -> object:
 
 def export(model: object, target: Path) -> None:
     """ONNX (opset 17), then int8 weights for MatMul and the embedding Gather (< 30 MB)."""
-    import torch
-
     from index.onnx_export import quantized_export
 
-    class _Logit(torch.nn.Module):
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(
-            self,
-            input_ids: torch.Tensor,
-            attention_mask: torch.Tensor,
-            token_type_ids: torch.Tensor,
-        ) -> torch.Tensor:
-            return self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).logits
-
-    quantized_export(_Logit(model), target, "logits", {0: "batch"}, ["MatMul", "Gather"])  # type: ignore[arg-type]
+    quantized_export(model, target, "logits", {0: "batch"}, ["MatMul", "Gather"])
 
 
 def combination_data(encoder: CrossEncoder, lists: Sequence[Shortlist]) -> tuple[np.ndarray, ...]:
