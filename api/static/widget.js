@@ -295,7 +295,7 @@
   }
 
   function docName(item) {
-    return item.title || item.source || item.doc_id || "Untitled article";
+    return item.title || item.doc_id || "Untitled article";
   }
 
   function safeHttpUrl(value) {
