@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from index import config
 from index.dates import infer_article_date, parse_date_line
@@ -220,17 +221,7 @@ def _jsonl_articles(path: Path, text: str, doc_id_prefix: str) -> Iterator[Artic
             )
         has_id = record.get("id") not in (None, "")
         doc_id = str(record["id"]) if has_id else f"{path.name}:{number}"
-        yield _with_date(
-            Article(
-                doc_id=doc_id_prefix + doc_id,
-                source=str(path),
-                text=record["text"],
-                title=_clean_str(record.get("title")),
-                date=article_date,
-                date_source="metadata" if article_date else None,
-                url=_clean_str(record.get("url")),
-            )
-        )
+        yield _from_fields(doc_id_prefix + doc_id, path, record["text"], record, article_date)
 
 
 def _html_article(path: Path, html: str, doc_id: str) -> Iterator[Article | Problem]:
@@ -247,15 +238,22 @@ def _html_article(path: Path, html: str, doc_id: str) -> Iterator[Article | Prob
         yield Problem(str(path), too_long)
         return
     article_date = _iso_date(extracted.get("date"))
-    yield _with_date(
+    yield _from_fields(doc_id, path, extracted["text"], extracted, article_date)
+
+
+def _from_fields(
+    doc_id: str, path: Path, text: str, fields: dict[str, Any], article_date: str | None
+) -> Article:
+    """An article whose title and url come with it (JSONL record, HTML metadata)."""
+    return _with_date(
         Article(
             doc_id=doc_id,
             source=str(path),
-            text=extracted["text"],
-            title=_clean_str(extracted.get("title")),
+            text=text,
+            title=_clean_str(fields.get("title")),
             date=article_date,
             date_source="metadata" if article_date else None,
-            url=_clean_str(extracted.get("url")),
+            url=_clean_str(fields.get("url")),
         )
     )
 

