@@ -52,11 +52,11 @@ lint: install-test
 eval: install
 	$(BIN)/python -m tools.squad_eval
 
-# Refits qa/ranker_weights.json, then fine-tunes the cross-encoder (qa/reranker.onnx, .json), on
-# the training articles only (seeded; about 15 + 20 min on a busy 2-core machine).
+# Refits qa/ranker_weights.json, then fine-tunes the span reader (qa/reader.onnx, .json), on
+# the training articles only (seeded; about 5 + 20 min on 2 cores).
 train: install
 	$(BIN)/python -m tools.train_ranker
-	$(BIN)/python -m tools.train_reranker
+	$(BIN)/python -m tools.train_reader
 
 # The int8 ONNX encoder, exported from the bundled weights into ~/.cache/dateline/onnx (once).
 onnx: install

@@ -25,7 +25,7 @@ from qa.models import (
 from qa.retrieve import date_mask, hybrid_search
 from qa.select import ScoredSentence, min_answer_score, select_sentences
 from qa.temporal import TimeFilter, parse_question_time, resolve_event_dates, strip_expression
-from qa.timeline import MAX_ENTRIES, has_subject, pick_timeline, without_when
+from qa.timeline import MAX_ENTRIES, has_subject, pick_timeline, selection_query
 
 MAX_QUESTION_CHARS = config.env_int("QA_MAX_QUESTION_CHARS", 2000)
 # An answer needs this much support; below it Dateline says the articles do not hold it.
@@ -130,7 +130,7 @@ class Engine:
             timeline = sorted(ranked, key=lambda s: dates[s.doc_id] or "")[:MAX_ENTRIES]
             timeline = timeline if len(timeline) > 1 else []
         else:
-            ranked = select_sentences(snapshot, without_when(query), query_vector, hits, texts)
+            ranked = select_sentences(snapshot, selection_query(query), query_vector, hits, texts)
             recency = time_filter is not None and time_filter.recency
             best = _best(ranked, dates, recency)
             timeline = pick_timeline(query, ranked, dates, MIN_ANSWER_SCORE) if best else []

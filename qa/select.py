@@ -5,8 +5,8 @@ the question, its passage's scores and rank, how much of the question's idf-weig
 term pairs it and its neighbours cover, which rare question terms are missing, whether it holds
 the kind of answer the question asks for — and the learned ranker (qa/ranker.py) turns that into
 the probability that the sentence answers. Features relative to the best candidate help ranking;
-absolute ones let the score say when nothing answers. When shipped, a cross-encoder
-(qa/reranker.py) then rescores the best of them.
+absolute ones let the score say when nothing answers. When shipped, an extractive reader
+(qa/reader.py) then reads the passages of the best of them and marks the answer's span.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from index.store import IndexSnapshot
 from index.vectors import tokenize_query
-from qa import reranker as second_stage
+from qa import reader as second_stage
 from qa.answer_types import candidate_spans, expected_type
 from qa.ranker import Ranker, load_ranker
 from qa.retrieve import PassageHit
@@ -103,15 +103,21 @@ def select_sentences(
     if not found.rows:
         return []
     scores = ranker().score(found.features)
+    spans = found.spans
     if second_stage.enabled():
-        scores = second_stage.reranker().rescore(question, found.texts, scores)
+        scores, read_spans = second_stage.reader().rescore(
+            question,
+            found.texts,
+            [row[3] for row in found.rows],
+            [row[1] for row in found.rows],
+            scores,
+        )
+        spans = [read_spans.get(i, span) for i, span in enumerate(spans)]
     scored = [
         ScoredSentence(
             row[0], row[2], row[3], row[4], float(score), tuple(float(v) for v in values), span
         )
-        for row, score, values, span in zip(
-            found.rows, scores, found.features, found.spans, strict=True
-        )
+        for row, score, values, span in zip(found.rows, scores, found.features, spans, strict=True)
     ]
     scored.sort(key=lambda s: -s.score)
     return scored

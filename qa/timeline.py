@@ -34,6 +34,23 @@ def without_when(question: str) -> str:
     return _AND_WHEN.sub("", question) if asks_for_development(question) else question
 
 
+_NEWS_ABOUT = re.compile(
+    r"^\s*(?:what(?:'s|\s+is|\s+are)\s+(?:the\s+)?(?:latest|newest|new|news|updates?)"
+    r"|(?:is\s+there\s+|are\s+there\s+)?any\s+(?:news|updates?))"
+    r"\s+(?:on|about|with|regarding|for|from|of)\s+(?P<subject>.+?)[\s?.!]*$",
+    re.I,
+)
+
+
+def selection_query(question: str) -> str:
+    """The question as the sentence selector reads it. "What is the latest on X?" asks what
+    happened to X (no sentence holds "the latest"); "..., and when?" drops the "when"."""
+    news = _NEWS_ABOUT.match(question)
+    if news:
+        question = f"What happened to {news['subject']}?"
+    return without_when(question)
+
+
 def has_subject(question: str) -> bool:
     """False for "What happened?" and the like, which name no person, place or thing."""
     return any(term not in _EVENT_WORDS for term in tokenize_query(question))

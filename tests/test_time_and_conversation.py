@@ -114,3 +114,22 @@ def test_sessions_expire_and_are_bounded() -> None:
     expiring = SessionStore(ttl=0, max_sessions=10)
     expiring.record("s", Turn("q", "q"))
     assert expiring.turns("s") == []
+
+
+@pytest.mark.parametrize(
+    ("question", "selected"),
+    [
+        (
+            "What is the latest on the Antonivskyi bridge?",
+            "What happened to the Antonivskyi bridge?",
+        ),
+        ("what's new with Roscosmos", "What happened to Roscosmos?"),
+        ("Any news about Kherson?", "What happened to Kherson?"),
+        ("What happened to Sievierodonetsk, and when?", "What happened to Sievierodonetsk?"),
+        ("What is the latest tank loss figure?", "What is the latest tank loss figure?"),
+    ],
+)
+def test_news_questions_are_read_as_what_happened(question: str, selected: str) -> None:
+    from qa.timeline import selection_query
+
+    assert selection_query(question) == selected

@@ -487,7 +487,7 @@ def _threshold_grid(default: float, scores: Iterator[float]) -> list[float]:
 
 def main() -> None:
     from qa.engine import MIN_ANSWER_SCORE
-    from qa.reranker import enabled as reranker_enabled
+    from qa.reader import enabled as reader_enabled
 
     work = CACHE / "squad"
     articles = load_squad(fetch_squad())
@@ -517,9 +517,9 @@ def main() -> None:
     squad_rows = abstain_table(list(zip(questions, open_responses, strict=True)), removed, grid)
     dev_rows = abstain_table(dev_answerable, dev_none, grid)
 
-    reranked = reranker_enabled()
-    trainer = "tools/train_reranker.py" if reranked else "tools/train_ranker.py"
-    stages = "ranker + cross-encoder reranker" if reranked else "ranker only, no reranker"
+    read = reader_enabled()
+    trainer = "tools/train_reader.py" if read else "tools/train_ranker.py"
+    stages = "ranker + span reader" if read else "ranker only, no reader"
     lines = [
         "# Answer quality on SQuAD v1.1 dev (open corpus)",
         "",

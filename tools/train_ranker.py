@@ -175,7 +175,7 @@ def main() -> None:
     }
     WEIGHTS_FILE.write_text(final.to_json(summary) + "\n", encoding="utf-8")
     print({**summary, "trained_on": len(train), "min_answer_score": threshold}, file=sys.stderr)
-    print(f"wrote {WEIGHTS_FILE}; rerun tools.train_reranker, which builds on its scores")
+    print(f"wrote {WEIGHTS_FILE}; rerun tools.train_reader, which builds on its scores")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,244 @@
+"""Second stage: an extractive reader that looks for the answer itself inside the best passages.
+
+The first-stage ranker (qa/ranker.py) scores sentences by hand-made features, so a sentence on
+the question's topic can outrank the next one, which holds the answer ("Which cosmonauts posed
+with the flags?" -> "...its cosmonauts posing with the flags..." over "The photograph featured
+Oleg Artemyev, ..."). The reader is the bundled MiniLM fine-tuned by tools/train_reader.py, on
+training articles only, to mark answer spans. It reads the question with each passage that holds
+one of the first stage's best sentences; a sentence's reader score is its best span's score over
+the passage's "no answer" score. A tiny logistic model (qa/reader.json) joins that with the
+first stage's score and holds the abstain threshold; the best span is the answer's `span`.
+Shipped as an int8 ONNX file run by onnxruntime (no torch at run time). `QA_READER=off`, or a
+missing model file, keeps the first stage alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Encoding, Tokenizer
+
+from index import config
+from qa.ranker import Ranker, load_ranker
+
+MODEL_FILE = Path(__file__).with_name("reader.onnx")
+WEIGHTS_FILE = Path(__file__).with_name("reader.json")
+# The passages holding the first stage's TOP_N best sentences are read, at most MAX_PASSAGES.
+TOP_N = 10
+MAX_PASSAGES = 4
+MAX_TOKENS = 256
+MAX_SPAN_TOKENS = 30
+# A longer question is cut to this many characters (a word piece is at least one character),
+# so the passage always keeps room among MAX_TOKENS.
+MAX_QUESTION_CHARS = 200
+COMBINED = ("reader", "first_stage")
+# The reader score of a sentence cut off by MAX_TOKENS; scores are clipped to +-30.
+NOT_READ = -30.0
+
+
+@dataclass(frozen=True)
+class Passage:
+    """Text the reader reads; `sentences` are (start, end) offsets into it, one per candidate."""
+
+    text: str
+    sentences: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class SentenceReading:
+    """A sentence's best span score over its passage's no-answer score, and that span."""
+
+    score: float
+    span: tuple[int, int] | None
+
+
+def tokenizer() -> Tokenizer:
+    """The bundled model's tokenizer: the passage is cut to fit, never the question."""
+    loaded = Tokenizer.from_file(str(Path(config.model_path()) / "tokenizer.json"))
+    loaded.enable_truncation(MAX_TOKENS, strategy="only_second")
+    loaded.enable_padding()
+    return loaded
+
+
+def encode(tok: Tokenizer, pairs: Sequence[tuple[str, str]]) -> list[Encoding]:
+    """(question, passage) pairs, padded to the longest; questions cut to MAX_QUESTION_CHARS."""
+    return tok.encode_batch([(q[:MAX_QUESTION_CHARS], text) for q, text in pairs])
+
+
+def model_inputs(encodings: Sequence[Encoding]) -> dict[str, np.ndarray]:
+    """The int64 arrays both the ONNX file and torch take."""
+    return {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
+
+
+def passage_tokens(encoding: Encoding) -> np.ndarray:
+    """Positions of the passage's tokens (second sequence, no special tokens)."""
+    ids = encoding.sequence_ids
+    return np.array([i for i, s in enumerate(ids) if s == 1], dtype=np.int64)
+
+
+def read_sentences(
+    encoding: Encoding, logits: np.ndarray, passage: Passage
+) -> list[SentenceReading]:
+    """Each sentence's best span (start logit + end logit, within the sentence, at most
+    MAX_SPAN_TOKENS) minus the no-answer span at [CLS]."""
+    start_logits, end_logits = logits[:, 0], logits[:, 1]
+    positions = passage_tokens(encoding)
+    offsets = [encoding.offsets[p] for p in positions]
+    owner = np.full(len(positions), -1)
+    for k, (first, last) in enumerate(passage.sentences):
+        owner[[i for i, (a, _) in enumerate(offsets) if first <= a < last]] = k
+    pair = start_logits[positions][:, None] + end_logits[positions][None, :]
+    gap = np.arange(len(positions))[None, :] - np.arange(len(positions))[:, None]
+    valid = (gap >= 0) & (gap < MAX_SPAN_TOKENS) & (owner[:, None] == owner[None, :])
+    valid &= owner[:, None] >= 0
+    pair = np.where(valid, pair, -np.inf)
+    best_end = pair.argmax(axis=1)
+    best = pair[np.arange(len(positions)), best_end] if len(positions) else np.zeros(0)
+    no_answer = float(start_logits[0] + end_logits[0])
+    readings = []
+    for k in range(len(passage.sentences)):
+        rows = np.flatnonzero((owner == k) & np.isfinite(best))
+        if not len(rows):
+            readings.append(SentenceReading(NOT_READ, None))
+            continue
+        row = rows[np.argmax(best[rows])]
+        span = (offsets[row][0], offsets[best_end[row]][1])
+        score = float(np.clip(best[row] - no_answer, NOT_READ, -NOT_READ))
+        readings.append(SentenceReading(score, span))
+    return readings
+
+
+def first_stage_logit(scores: np.ndarray) -> np.ndarray:
+    """The first stage's probability back on the logit scale the combination is linear in."""
+    clipped = np.clip(np.asarray(scores, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(clipped / (1 - clipped))
+
+
+def passages_to_read(groups: Sequence[int], first_stage: np.ndarray) -> list[np.ndarray]:
+    """Candidate indices per passage to read: the passages of the TOP_N best sentences, best
+    first, at most MAX_PASSAGES; `groups[i]` is candidate i's passage (chunk)."""
+    group_array = np.asarray(groups)
+    chosen: list[int] = []
+    for i in np.argsort(-first_stage, kind="stable")[:TOP_N]:
+        if group_array[i] not in chosen:
+            chosen.append(int(group_array[i]))
+        if len(chosen) == MAX_PASSAGES:
+            break
+    return [np.flatnonzero(group_array == g) for g in chosen]
+
+
+class SpanReader:
+    """The int8 ONNX reader: start and end logits for every token of (question, passage)."""
+
+    def __init__(self, model: Path = MODEL_FILE) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = config.env_int("QA_ENCODER_THREADS", os.cpu_count() or 1)
+        self._session = onnxruntime.InferenceSession(
+            str(model), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = tokenizer()
+
+    def read(self, question: str, passages: Sequence[Passage]) -> list[list[SentenceReading]]:
+        if not passages:
+            return []
+        encodings = encode(self._tokenizer, [(question, p.text) for p in passages])
+        (logits,) = self._session.run(["span_logits"], model_inputs(encodings))
+        return [
+            read_sentences(e, np.asarray(out, dtype=np.float64), p)
+            for e, out, p in zip(encodings, logits, passages, strict=True)
+        ]
+
+
+class Reader:
+    """The span reader plus its learned combination with the first stage."""
+
+    def __init__(self, model: Path = MODEL_FILE, weights: Path = WEIGHTS_FILE) -> None:
+        self.span_reader = SpanReader(model)
+        self.combiner: Ranker = load_ranker(weights, features=COMBINED)
+
+    def readings(
+        self,
+        question: str,
+        texts: Sequence[str],
+        starts: Sequence[int],
+        groups: Sequence[int],
+        first_stage: np.ndarray,
+    ) -> tuple[np.ndarray, list[SentenceReading]]:
+        """Candidate indices read and their readings. `starts` place the candidates in one
+        coordinate per passage (their article's offsets), and the spans come back in it."""
+        plan = passages_to_read(groups, first_stage)
+        passages = [
+            passage_of([texts[i] for i in members], [starts[i] for i in members])
+            for members in plan
+        ]
+        readings: list[SentenceReading] = []
+        for members, found in zip(plan, self.span_reader.read(question, passages), strict=True):
+            base = starts[members[0]]
+            readings.extend(
+                SentenceReading(r.score, (base + r.span[0], base + r.span[1]) if r.span else None)
+                for r in found
+            )
+        read = np.concatenate(plan) if plan else np.zeros(0, dtype=np.int64)
+        return read, readings
+
+    def rescore(
+        self,
+        question: str,
+        texts: Sequence[str],
+        starts: Sequence[int],
+        groups: Sequence[int],
+        first_stage: np.ndarray,
+    ) -> tuple[np.ndarray, dict[int, tuple[int, int]]]:
+        """Combined scores (unread candidates stay below every read one) and the best span of
+        each read candidate."""
+        read, found = self.readings(question, texts, starts, groups, first_stage)
+        if not len(read):
+            return first_stage, {}
+        combined = self.combiner.score(
+            np.column_stack([[r.score for r in found], first_stage_logit(first_stage[read])])
+        )
+        scores = np.minimum(first_stage, np.nextafter(combined.min(initial=1.0), -np.inf))
+        scores[read] = combined
+        spans = {int(i): r.span for i, r in zip(read, found, strict=True) if r.span}
+        return scores, spans
+
+
+def passage_of(texts: Sequence[str], starts: Sequence[int]) -> Passage:
+    """One passage from its sentences, in text order; the gaps between them become spaces."""
+    base = starts[0]
+    length = max(s + len(t) for s, t in zip(starts, texts, strict=True)) - base
+    chars = [" "] * length
+    for text, start in zip(texts, starts, strict=True):
+        chars[start - base : start - base + len(text)] = text
+    return Passage(
+        "".join(chars),
+        tuple((s - base, s - base + len(t)) for s, t in zip(starts, texts, strict=True)),
+    )
+
+
+def enabled() -> bool:
+    """On when the model and its weights are shipped, unless QA_READER=off."""
+    if os.environ.get("QA_READER", "on").strip().lower() in ("off", "0", "false", "no"):
+        return False
+    return MODEL_FILE.is_file() and WEIGHTS_FILE.is_file()
+
+
+def min_answer_score() -> float:
+    """The abstain threshold on combined scores, read without loading the model."""
+    return load_ranker(WEIGHTS_FILE, features=COMBINED).min_answer_score
+
+
+@lru_cache(maxsize=1)
+def reader() -> Reader:
+    return Reader()

@@ -1,0 +1,179 @@
+"""The span reader: real sample-article passages, span arithmetic, and the ONNX file vs torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.chunking import split_sentences
+from qa import reader as second_stage
+from qa.reader import (
+    MAX_SPAN_TOKENS,
+    MODEL_FILE,
+    WEIGHTS_FILE,
+    Passage,
+    Reader,
+    SpanReader,
+    encode,
+    passage_of,
+    passage_tokens,
+    read_sentences,
+    tokenizer,
+)
+
+ARTICLES = Path(__file__).resolve().parent.parent / "data" / "articles"
+
+shipped = pytest.mark.skipif(
+    not (MODEL_FILE.is_file() and WEIGHTS_FILE.is_file()),
+    reason="qa/reader.onnx is not built (make train)",
+)
+
+# (article, question, the answer) — not dev questions: the shipped model never saw these.
+EXAMPLES = [
+    (
+        "001_b23dfde50d28c48d.txt",
+        "Which former astronaut condemned the Russian crew's gesture?",
+        "Terry Virts",
+    ),
+    (
+        "003_140fda5b5716f268.txt",
+        "What kind of bombers fired cruise missiles from Belarusian airspace?",
+        "Tu-22M3",
+    ),
+]
+
+
+def _passage_around(article: str, phrase: str, before: int = 2, after: int = 2) -> Passage:
+    """A few real sentences of the article, the one holding `phrase` among them."""
+    text = (ARTICLES / article).read_text(encoding="utf-8")
+    bounds = split_sentences(text)
+    at = next(i for i, (a, b) in enumerate(bounds) if phrase in text[a:b])
+    chosen = bounds[max(at - before, 0) : at + after + 1]
+    return passage_of([text[a:b] for a, b in chosen], [a for a, _ in chosen])
+
+
+def test_passage_of_keeps_offsets_and_fills_gaps() -> None:
+    passage = passage_of(["One two.", "Three four."], [10, 21])
+    assert passage.text == "One two.   Three four."
+    assert [passage.text[a:b] for a, b in passage.sentences] == ["One two.", "Three four."]
+
+
+def test_best_span_stays_inside_one_sentence_and_is_short() -> None:
+    passage = passage_of(["Kyiv is the capital.", "Lviv lies in the west."], [0, 21])
+    (encoding,) = encode(tokenizer(), [("Where is Lviv?", passage.text)])
+    logits = np.zeros((len(encoding.ids), 2))
+    positions = passage_tokens(encoding)
+    words = [passage.text[slice(*encoding.offsets[p])] for p in positions]
+    # Start on "capital" (sentence 0), end on "lies" (sentence 1): not a span.
+    logits[positions[words.index("capital")], 0] = 5.0
+    logits[positions[words.index("lies")], 1] = 5.0
+    # Inside sentence 1: "west" alone.
+    logits[positions[words.index("west")], 0] = 3.0
+    logits[positions[words.index("west")], 1] = 3.0
+    logits[0] = (1.0, 1.0)  # no-answer score 2
+    first, second = read_sentences(encoding, logits, passage)
+    assert second.span is not None and passage.text[slice(*second.span)] == "west"
+    assert second.score == pytest.approx(6.0 - 2.0)
+    assert first.span is not None and first.score < second.score
+    # A span may not run past MAX_SPAN_TOKENS.
+    long_text = " ".join(["word"] * (MAX_SPAN_TOKENS + 5)) + "."
+    long_passage = passage_of([long_text], [0])
+    (encoding,) = encode(tokenizer(), [("Which word?", long_passage.text)])
+    logits = np.zeros((len(encoding.ids), 2))
+    positions = passage_tokens(encoding)
+    logits[positions[0], 0] = logits[positions[-2], 1] = 10.0
+    (reading,) = read_sentences(encoding, logits, long_passage)
+    assert reading.score == pytest.approx(10.0)  # not 20: the far end is out of reach
+    assert reading.span is not None
+    assert len(long_passage.text[slice(*reading.span)].split()) <= MAX_SPAN_TOKENS
+
+
+def test_training_targets_point_at_the_answer_tokens() -> None:
+    from tools.train_reader import answer_span, token_targets
+
+    passage = _passage_around(*EXAMPLES[1][::2])
+    span = answer_span(passage, ["Tu-22M3"])
+    assert span is not None and passage.text[slice(*span)] == "Tu-22M3"
+    (encoding,) = encode(tokenizer(), [(EXAMPLES[1][1], passage.text)])
+    targets = token_targets(encoding, span)
+    assert targets is not None
+    first, last = targets
+    assert passage.text[encoding.offsets[first][0] : encoding.offsets[last][1]] == "Tu-22M3"
+    assert token_targets(encoding, None) == (0, 0)
+
+
+@shipped
+@pytest.mark.parametrize(("article", "question", "answer"), EXAMPLES)
+def test_reader_finds_the_answer_in_a_real_passage(
+    article: str, question: str, answer: str
+) -> None:
+    passage = _passage_around(article, answer)
+    (readings,) = SpanReader().read(question, [passage])
+    best = max(range(len(readings)), key=lambda k: readings[k].score)
+    sentence = passage.text[slice(*passage.sentences[best])]
+    assert answer in sentence
+    span = readings[best].span
+    assert span is not None
+    # The span is the answer or a name for the same thing next to it ("Tu-22M3 “Backfire”").
+    assert passage.text.find(answer) - 3 <= span[0] <= passage.text.find(answer) + len(answer) + 3
+
+
+@shipped
+def test_onnx_agrees_with_the_torch_model() -> None:
+    from tools.train_reader import TORCH_COPY
+
+    if not (TORCH_COPY / "config.json").is_file():
+        pytest.skip(f"the torch model is not cached at {TORCH_COPY}")
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModelForQuestionAnswering
+
+    model = AutoModelForQuestionAnswering.from_pretrained(TORCH_COPY).eval()
+    reader = SpanReader()
+    for article, question, answer in EXAMPLES:
+        passage = _passage_around(article, answer)
+        inputs = second_stage.model_inputs(encode(tokenizer(), [(question, passage.text)]))
+        with torch.no_grad():
+            out = model(**{k: torch.from_numpy(v) for k, v in inputs.items()})
+        expected = np.stack([out.start_logits[0].numpy(), out.end_logits[0].numpy()], axis=-1)
+        (got,) = reader._session.run(["span_logits"], inputs)
+        assert np.corrcoef(got[0].ravel(), expected.ravel())[0, 1] > 0.98
+        assert int(np.argmax(got[0][:, 0])) == int(np.argmax(expected[:, 0]))
+
+
+@shipped
+def test_rescore_reads_whole_passages_and_keeps_the_rest_below() -> None:
+    text = (ARTICLES / EXAMPLES[0][0]).read_text(encoding="utf-8")
+    bounds = split_sentences(text)[:20]
+    sentences = [text[a:b] for a, b in bounds]
+    groups = [i // 4 for i in range(len(bounds))]  # passages of four sentences
+    # A flat first stage: its ten best are the first ten, in passages 0, 1 and 2.
+    first_stage = np.full(len(sentences), 0.5)
+    scores, spans = Reader().rescore(
+        EXAMPLES[0][1], sentences, [a for a, _ in bounds], groups, first_stage
+    )
+    read = list(range(12))
+    unread = [i for i in range(len(sentences)) if i not in read]
+    assert np.all((scores[read] > 0) & (scores[read] < 1))
+    assert np.all(scores[unread] < scores[read].min())
+    assert spans and set(spans) <= set(read)
+    for i, (a, b) in spans.items():
+        assert bounds[i][0] <= a < b <= bounds[i][1]
+    best = int(np.argmax(scores))
+    assert EXAMPLES[0][2] in sentences[best]
+
+
+def test_switch_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_READER", "off")
+    assert not second_stage.enabled()
+
+
+@shipped
+def test_engine_threshold_is_the_reader_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.select import min_answer_score, ranker
+
+    assert second_stage.enabled()
+    assert min_answer_score() == second_stage.reader().combiner.min_answer_score
+    monkeypatch.setenv("QA_READER", "off")
+    assert min_answer_score() == ranker().min_answer_score

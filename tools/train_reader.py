@@ -1,0 +1,326 @@
+"""`make train` (second step): fine-tunes the span reader and fits how it joins the first stage.
+
+Training articles only (tools/squad_eval.py never evaluates on them), in the same two halves as
+tools/train_ranker.py. Half A trains the reader on exactly what it reads at run time: for each
+question, the passages holding the first stage's best sentences in its own index, the answer
+marked where a gold answer string occurs inside one sentence, "no answer" ([CLS]) elsewhere.
+Half B, which the reader never saw, fits the combination of its sentence score with the first
+stage's score and the abstain threshold: its questions asked of its own index, and some asked
+of half A's index, where their article is missing. Seeded; writes qa/reader.onnx and
+qa/reader.json.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+from tokenizers import Encoding
+from tqdm import tqdm
+
+from index import config
+from index.embedder import Embedder
+from index.store import IndexSnapshot
+from qa.evaluate import GoldQuestion, answer_correct
+from qa.ranker import Ranker
+from qa.reader import (
+    COMBINED,
+    MODEL_FILE,
+    WEIGHTS_FILE,
+    Passage,
+    SpanReader,
+    encode,
+    first_stage_logit,
+    model_inputs,
+    passage_of,
+    passage_tokens,
+    passages_to_read,
+    tokenizer,
+)
+from qa.retrieve import hybrid_search
+from qa.select import PASSAGES_FOR_SENTENCES, candidates, ranker
+from tools.squad_eval import (
+    CACHE,
+    fetch_squad,
+    half_index,
+    load_squad,
+    split_articles,
+    train_halves,
+)
+from tools.train_ranker import Dataset, choose_threshold, top_choices
+
+SEED = 20240604
+TORCH_COPY = CACHE / "reader-torch"
+# Caps that keep `make train` well under 30 minutes on 2 cores.
+TRAIN_QUESTIONS = config.env_int("QA_READER_QUESTIONS", 4000)
+NEGATIVES_PER_QUESTION = 1
+COMBINE_QUESTIONS = 600
+UNANSWERABLE = 400
+BATCH = 16
+EPOCHS = 2
+LEARNING_RATE = 1e-4
+HEAD_LEARNING_RATE = 1e-3
+
+
+@dataclass
+class Reading:
+    """What the reader reads for one question at run time, and the read sentences' labels."""
+
+    question: str
+    answers: list[str]
+    passages: list[Passage]
+    scores: np.ndarray  # first-stage scores of the read sentences, in passage order
+    labels: np.ndarray  # the read sentence holds a gold answer
+
+
+def readings(index: Path, questions: Sequence[GoldQuestion], label: str) -> list[Reading]:
+    snapshot = IndexSnapshot(index)
+    vectors = Embedder().encode([q.question for q in questions])
+    found_list = []
+    for gold, vector in tqdm(
+        list(zip(questions, vectors, strict=True)), desc=label, unit="q", mininterval=10
+    ):
+        hits = hybrid_search(snapshot, vector, gold.question)
+        docs = {snapshot.chunk_doc[h.position] for h in hits[:PASSAGES_FOR_SENTENCES]}
+        texts = {d: row.text for d, row in snapshot.documents(docs).items()}
+        found = candidates(snapshot, gold.question, vector, hits, texts)
+        if not found.rows:
+            continue
+        scores = ranker().score(found.features)
+        plan = passages_to_read([row[1] for row in found.rows], scores)
+        read = np.concatenate(plan)
+        found_list.append(
+            Reading(
+                gold.question,
+                gold.answers,
+                [
+                    passage_of([found.texts[i] for i in m], [found.rows[i][3] for i in m])
+                    for m in plan
+                ],
+                scores[read],
+                np.array([answer_correct(found.texts[i], gold.answers) for i in read]),
+            )
+        )
+    snapshot.close()
+    return found_list
+
+
+def answer_span(passage: Passage, answers: Sequence[str]) -> tuple[int, int] | None:
+    """The first occurrence of a gold answer that lies inside one sentence of the passage."""
+    for answer in answers:
+        at = passage.text.find(answer)
+        while at >= 0:
+            if any(a <= at and at + len(answer) <= b for a, b in passage.sentences):
+                return at, at + len(answer)
+            at = passage.text.find(answer, at + 1)
+    return None
+
+
+Example = tuple[str, str, tuple[int, int] | None]
+
+
+def training_examples(items: Sequence[Reading], rng: random.Random) -> list[Example]:
+    """Every passage holding an answer, and NEGATIVES_PER_QUESTION passages without one."""
+    examples: list[Example] = []
+    for item in items:
+        spans = [answer_span(p, item.answers) for p in item.passages]
+        if not any(spans):
+            continue
+        examples.extend(
+            (item.question, p.text, s) for p, s in zip(item.passages, spans, strict=True) if s
+        )
+        empty = [p for p, s in zip(item.passages, spans, strict=True) if s is None]
+        for passage in rng.sample(empty, min(NEGATIVES_PER_QUESTION, len(empty))):
+            examples.append((item.question, passage.text, None))
+    rng.shuffle(examples)
+    return examples
+
+
+def token_targets(encoding: Encoding, span: tuple[int, int] | None) -> tuple[int, int] | None:
+    """(start, end) token positions of `span`, (0, 0) for no answer, None if it was cut off."""
+    if span is None:
+        return 0, 0
+    positions = passage_tokens(encoding)
+    inside = [p for p in positions if encoding.offsets[p][1] > span[0]]
+    inside = [p for p in inside if encoding.offsets[p][0] < span[1]]
+    if not inside or encoding.offsets[positions[-1]][1] < span[1]:
+        return None
+    return int(inside[0]), int(inside[-1])
+
+
+def fine_tune(examples: Sequence[Example]) -> object:
+    """EPOCHS of start/end cross-entropy on the bundled MiniLM with a fresh span head."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, get_linear_schedule_with_warmup
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = AutoModelForQuestionAnswering.from_pretrained(
+        config.model_path(), attn_implementation="eager"
+    )
+    # The word embeddings stay as they are: a third of the weights, and the slowest to update.
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.train()
+    head = [p for n, p in model.named_parameters() if n.startswith("qa_outputs")]
+    body = [
+        p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("qa_outputs")
+    ]
+    optimizer = torch.optim.AdamW(
+        [{"params": head, "lr": HEAD_LEARNING_RATE}, {"params": body, "lr": LEARNING_RATE}],
+        weight_decay=0.01,
+    )
+    steps = EPOCHS * ((len(examples) + BATCH - 1) // BATCH)
+    schedule = get_linear_schedule_with_warmup(optimizer, steps // 10, steps)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    tok = tokenizer()
+    batches = [first for _ in range(EPOCHS) for first in range(0, len(examples), BATCH)]
+    for first in tqdm(batches, desc="fine-tune", unit="batch", mininterval=10):
+        batch = examples[first : first + BATCH]
+        encodings = encode(tok, [(q, text) for q, text, _ in batch])
+        targets = [token_targets(e, span) for e, (_, _, span) in zip(encodings, batch, strict=True)]
+        keep = [i for i, t in enumerate(targets) if t is not None]
+        if not keep:
+            continue
+        inputs = {k: torch.from_numpy(v[keep]) for k, v in model_inputs(encodings).items()}
+        out = model(**inputs)
+        starts = torch.tensor([targets[i][0] for i in keep])  # type: ignore[index]
+        ends = torch.tensor([targets[i][1] for i in keep])  # type: ignore[index]
+        loss = (loss_fn(out.start_logits, starts) + loss_fn(out.end_logits, ends)) / 2
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+    return model.eval()
+
+
+def export(model: object, target: Path) -> None:
+    """ONNX (opset 17) with start and end logits stacked as `span_logits` [batch, tokens, 2],
+    then int8 weights for MatMul and the embedding Gather (< 30 MB)."""
+    import torch
+
+    from index.onnx_export import quantized_export
+
+    class SpanLogits(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, **inputs: torch.Tensor) -> SimpleNamespace:
+            out = self.inner(**inputs)
+            return SimpleNamespace(
+                span_logits=torch.stack([out.start_logits, out.end_logits], dim=-1)
+            )
+
+    quantized_export(
+        SpanLogits(model),  # type: ignore[arg-type]
+        target,
+        "span_logits",
+        {0: "batch", 1: "tokens"},
+        ["MatMul", "Gather"],
+    )
+
+
+def combination_data(reader: SpanReader, items: Sequence[Reading]) -> tuple[np.ndarray, ...]:
+    """[reader score, first-stage logit] per read sentence, its label and question number."""
+    features, labels, group = [], [], []
+    for number, item in enumerate(tqdm(items, desc="read", unit="q", mininterval=10)):
+        scores = [r.score for passage in reader.read(item.question, item.passages) for r in passage]
+        features.append(np.column_stack([scores, first_stage_logit(item.scores)]))
+        labels.append(item.labels)
+        group.append(np.full(len(scores), number))
+    return np.concatenate(features), np.concatenate(labels), np.concatenate(group)
+
+
+def fit_combination(features: np.ndarray, labels: np.ndarray) -> Ranker:
+    from sklearn.linear_model import LogisticRegression
+
+    mean = features.mean(axis=0)
+    scale = np.maximum(features.std(axis=0), 1e-6)
+    model = LogisticRegression(max_iter=2000).fit((features - mean) / scale, labels)
+    return Ranker(COMBINED, mean, scale, ((model.coef_.T, model.intercept_),), 0.0)
+
+
+def cross_fitted_threshold(
+    x: np.ndarray, y: np.ndarray, group: np.ndarray, x_none: np.ndarray, group_none: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """The abstain threshold from scores of questions each fold's model did not see; also
+    those held-out top scores, whether they were right, and the unanswerable top scores."""
+    held_scores, held_right, held_none = [], [], []
+    for fold in (0, 1):
+        model = fit_combination(x[group % 2 != fold], y[group % 2 != fold])
+        keep = group % 2 == fold
+        scores, right = top_choices(model, Dataset(x[keep], y[keep], group[keep] // 2))[:2]
+        held_scores.append(scores)
+        held_right.append(right)
+        none_keep = group_none % 2 == fold
+        labels = np.zeros(int(none_keep.sum()), dtype=bool)
+        held_none.append(
+            top_choices(model, Dataset(x_none[none_keep], labels, group_none[none_keep] // 2))[0]
+        )
+    scores, right = np.concatenate(held_scores), np.concatenate(held_right)
+    finite = np.isfinite(scores)
+    none_scores = np.concatenate(held_none)
+    none_scores = none_scores[np.isfinite(none_scores)]
+    threshold = choose_threshold((scores[finite], right[finite]), none_scores)
+    return threshold, scores[finite], right[finite], none_scores
+
+
+def main() -> None:
+    rng = random.Random(SEED)
+    train, _ = split_articles(load_squad(fetch_squad()))
+    half_a, half_b = train_halves(train)
+    index_a, index_b = half_index("train-a", half_a), half_index("train-b", half_b)
+    started = time.perf_counter()
+    questions_a = [q for a in half_a for q in a.questions]
+    items_a = readings(
+        index_a, rng.sample(questions_a, min(TRAIN_QUESTIONS, len(questions_a))), "half A"
+    )
+    examples = training_examples(items_a, rng)
+    positives = sum(span is not None for *_, span in examples)
+    print(f"{len(examples)} passages ({positives} with an answer)", file=sys.stderr)
+    tuned = time.perf_counter()
+    model = fine_tune(examples)
+    tuned = time.perf_counter() - tuned
+    model.save_pretrained(TORCH_COPY)  # type: ignore[attr-defined]
+    export(model, MODEL_FILE)
+
+    questions_b = [q for a in half_b for q in a.questions]
+    answerable = readings(
+        index_b, rng.sample(questions_b, min(COMBINE_QUESTIONS, len(questions_b))), "half B"
+    )
+    removed = readings(
+        index_a, rng.sample(questions_b, min(UNANSWERABLE, len(questions_b))), "half B removed"
+    )
+    reader = SpanReader(MODEL_FILE)
+    x, y, group = combination_data(reader, answerable)
+    x_none, _, group_none = combination_data(reader, removed)
+    # The combination is fitted and its threshold chosen on half B by two-fold cross-fitting.
+    threshold, scores, right, none_scores = cross_fitted_threshold(x, y, group, x_none, group_none)
+    final = fit_combination(x, y)
+    final = Ranker(final.features, final.mean, final.scale, final.layers, threshold)
+    first_stage_right = [bool(item.labels[np.argmax(item.scores)]) for item in answerable]
+    summary = {
+        "seed": SEED,
+        "passages": len(examples),
+        "fine_tune_seconds": round(tuned),
+        "total_seconds": round(time.perf_counter() - started),
+        "half_b_first_stage_top1": round(float(np.mean(first_stage_right)), 4),
+        "half_b_read_top1": round(float(right.mean()), 4),
+        "half_b_answer@1_at_threshold": round(float((right & (scores >= threshold)).mean()), 4),
+        "half_b_unanswerable_abstained": round(float((none_scores < threshold).mean()), 4),
+    }
+    WEIGHTS_FILE.write_text(final.to_json(summary) + "\n", encoding="utf-8")
+    print({**summary, "min_answer_score": threshold}, file=sys.stderr)
+    print(f"wrote {MODEL_FILE} ({MODEL_FILE.stat().st_size / 1e6:.1f} MB) and {WEIGHTS_FILE}")
+
+
+if __name__ == "__main__":
+    main()
