@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
+from index import config
 from index.articles import MAX_ARTICLE_CHARS, Article
 from index.store import IndexUnavailable, IndexWriteFailed
 from qa.engine import BadQuestion, Engine
@@ -359,3 +360,9 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         return static(f"{name}.css", "text/css; charset=utf-8")
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one `qa serve --workers N` process: each worker loads its own engine from
+    QA_INDEX (uvicorn can only start workers from an import string)."""
+    return create_app(Engine(config.index_dir()))

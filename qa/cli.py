@@ -232,7 +232,17 @@ def evaluate(gold: Path, index: str | None, top_k: int, as_json: bool, quiet: bo
     type=click.IntRange(1),
     help="With --ray: copies of the app, each loading the model and index once.",
 )
-def serve(index: str | None, host: str, port: int, ray_address: str | None, replicas: int) -> None:
+@click.option(
+    "--workers",
+    default=config.env_int("QA_WORKERS", 1),
+    show_default="$QA_WORKERS or 1",
+    type=click.IntRange(1),
+    help="Server processes sharing the port, for more answers per second on more cores; "
+    "each loads the model and index and keeps its own chat sessions and rate limits.",
+)
+def serve(
+    index: str | None, host: str, port: int, ray_address: str | None, replicas: int, workers: int
+) -> None:
     """Serve the HTTP API and the chat widget's demo page."""
     if ray_address:
         from api import ray_serve
@@ -246,8 +256,30 @@ def serve(index: str | None, host: str, port: int, ray_address: str | None, repl
         return
     import uvicorn
 
+    if workers > 1:
+        import os
+
+        from index.store import IndexSnapshot
+
+        root = config.index_dir(index)
+        IndexSnapshot(root).close()  # a broken index fails here, not in every worker
+        os.environ["QA_INDEX"] = str(root.resolve())
+        click.echo(f"Dateline on http://{host}:{port}/  ({workers} workers; API docs at /docs)")
+        uvicorn.run(
+            "api.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+        return
     from api.app import create_app
 
     app = create_app(_engine(index))
     click.echo(f"Dateline on http://{host}:{port}/  (API docs at /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()
