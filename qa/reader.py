@@ -168,31 +168,6 @@ class Reader:
         self.span_reader = SpanReader(model)
         self.combiner: Ranker = load_ranker(weights, features=COMBINED)
 
-    def readings(
-        self,
-        question: str,
-        texts: Sequence[str],
-        starts: Sequence[int],
-        groups: Sequence[int],
-        first_stage: np.ndarray,
-    ) -> tuple[np.ndarray, list[SentenceReading]]:
-        """Candidate indices read and their readings. `starts` place the candidates in one
-        coordinate per passage (their article's offsets), and the spans come back in it."""
-        plan = passages_to_read(groups, first_stage)
-        passages = [
-            passage_of([texts[i] for i in members], [starts[i] for i in members])
-            for members in plan
-        ]
-        readings: list[SentenceReading] = []
-        for members, found in zip(plan, self.span_reader.read(question, passages), strict=True):
-            base = starts[members[0]]
-            readings.extend(
-                SentenceReading(r.score, (base + r.span[0], base + r.span[1]) if r.span else None)
-                for r in found
-            )
-        read = np.concatenate(plan) if plan else np.zeros(0, dtype=np.int64)
-        return read, readings
-
     def rescore(
         self,
         question: str,
@@ -202,17 +177,34 @@ class Reader:
         first_stage: np.ndarray,
     ) -> tuple[np.ndarray, dict[int, tuple[int, int]]]:
         """Combined scores (unread candidates stay below every read one) and the best span of
-        each read candidate."""
-        read, found = self.readings(question, texts, starts, groups, first_stage)
-        if not len(read):
+        each read candidate, in the coordinate of `starts` (the candidates' article offsets)."""
+        plan, passages = plan_reading(texts, starts, groups, first_stage)
+        if not plan:
             return first_stage, {}
+        read = np.concatenate(plan)
+        results = self.span_reader.read(question, passages)
+        found = [r for passage in results for r in passage]
         combined = self.combiner.score(
             np.column_stack([[r.score for r in found], first_stage_logit(first_stage[read])])
         )
         scores = np.minimum(first_stage, np.nextafter(combined.min(initial=1.0), -np.inf))
         scores[read] = combined
-        spans = {int(i): r.span for i, r in zip(read, found, strict=True) if r.span}
+        # Spans come back in passage offsets; a passage starts where its first candidate does.
+        spans = {
+            int(i): (starts[members[0]] + r.span[0], starts[members[0]] + r.span[1])
+            for members, passage in zip(plan, results, strict=True)
+            for i, r in zip(members, passage, strict=True)
+            if r.span
+        }
         return scores, spans
+
+
+def plan_reading(
+    texts: Sequence[str], starts: Sequence[int], groups: Sequence[int], first_stage: np.ndarray
+) -> tuple[list[np.ndarray], list[Passage]]:
+    """Which candidates are read, passage by passage, and those passages' texts."""
+    plan = passages_to_read(groups, first_stage)
+    return plan, [passage_of([texts[i] for i in m], [starts[i] for i in m]) for m in plan]
 
 
 def passage_of(texts: Sequence[str], starts: Sequence[int]) -> Passage:

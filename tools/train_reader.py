@@ -39,9 +39,8 @@ from qa.reader import (
     encode,
     first_stage_logit,
     model_inputs,
-    passage_of,
     passage_tokens,
-    passages_to_read,
+    plan_reading,
     tokenizer,
 )
 from qa.retrieve import hybrid_search
@@ -94,16 +93,15 @@ def readings(index: Path, questions: Sequence[GoldQuestion], label: str) -> list
         if not found.rows:
             continue
         scores = ranker().score(found.features)
-        plan = passages_to_read([row[1] for row in found.rows], scores)
+        plan, passages = plan_reading(
+            found.texts, [row[3] for row in found.rows], [row[1] for row in found.rows], scores
+        )
         read = np.concatenate(plan)
         found_list.append(
             Reading(
                 gold.question,
                 gold.answers,
-                [
-                    passage_of([found.texts[i] for i in m], [found.rows[i][3] for i in m])
-                    for m in plan
-                ],
+                passages,
                 scores[read],
                 np.array([answer_correct(found.texts[i], gold.answers) for i in read]),
             )
