@@ -19,7 +19,7 @@ from index.config import env_int
 EXACT_MAX_VECTORS = env_int("QA_EXACT_MAX_VECTORS", 20_000)
 HNSW_M = env_int("QA_HNSW_M", 32)
 HNSW_EF_CONSTRUCTION = env_int("QA_HNSW_EF_CONSTRUCTION", 80)
-HNSW_EF_SEARCH = env_int("QA_HNSW_EF_SEARCH", 96)
+HNSW_EF_SEARCH = env_int("QA_HNSW_EF_SEARCH", 128)
 _ADD_BATCH = 10_000
 
 _stemmer = Stemmer.Stemmer("english")
