@@ -27,19 +27,24 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from index import config
 from index.articles import Article
-from index.chunking import Chunk
+
+if TYPE_CHECKING:  # chunking imports langchain and pysbd, which answering never needs
+    from index.chunking import Chunk
 
 CURRENT = "CURRENT"
 KEEP_VERSIONS = 2
 REBUILD_HINT = "rebuild it with `qa ingest --rebuild PATH...`"
 # Each manifest lists the sha256 of its version's files; loading checks them (0 skips the check).
 VERIFY_FILES = config.env_int("QA_VERIFY_INDEX", 1) != 0
+# What each file looked like (size, mtime, inode) when its sha256 last matched, as git's index
+# caches stat data: a file that still looks the same is not hashed again on the next load.
+VERIFIED = "verified.json"
 # Test hook: with this variable set to one of the points, a writer stops there until killed.
 TEST_PAUSE_ENV = "QA_TEST_HOOK_PAUSE_AT"
 TEST_PAUSE_POINTS = (
@@ -137,7 +142,8 @@ def _sha256(path: Path) -> str:
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
-    """A version's manifest, once its files match their checksums: damage is named, not misread."""
+    """A version's manifest, once its files match their checksums: damage is named, not misread.
+    Files unchanged (size, mtime, inode) since their last full check are not hashed again."""
     path = folder / "manifest.json"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -148,6 +154,12 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise _damaged(path, "not a version manifest")
     if not VERIFY_FILES:
         return manifest
+    try:
+        stats = {name: _stat_of(folder / name) for name in files}
+    except OSError as exc:
+        raise _damaged(Path(exc.filename), exc.strerror or exc) from exc
+    if _verified_stats(folder) == stats:
+        return manifest
     for name, digest in files.items():
         try:
             intact = _sha256(folder / name) == digest
@@ -155,7 +167,31 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             raise _damaged(folder / name, exc.strerror or exc) from exc
         if not intact:
             raise _damaged(folder / name, "its contents changed after it was written")
+    _record_verified(folder, stats)
     return manifest
+
+
+def _stat_of(path: Path) -> list[int]:
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns, info.st_ino]
+
+
+def _verified_stats(folder: Path) -> dict[str, list[int]] | None:
+    try:
+        stats = json.loads((folder / VERIFIED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stats if isinstance(stats, dict) else None
+
+
+def _record_verified(folder: Path, stats: dict[str, list[int]]) -> None:
+    """Best effort: a server without write access to the index just hashes again next time."""
+    partial = folder / f".{VERIFIED}.{os.getpid()}.tmp"
+    try:
+        partial.write_text(json.dumps(stats), encoding="utf-8")
+        os.replace(partial, folder / VERIFIED)
+    except OSError:
+        partial.unlink(missing_ok=True)
 
 
 def _check_pointer(root: Path) -> None:
@@ -425,6 +461,10 @@ class IndexWriter:
         for path in self._work.rglob("*"):
             if path.is_file():
                 _fsync_path(path)
+        # The files were hashed just now; a rename keeps their size, mtime and inode.
+        _record_verified(
+            self._work, {name: _stat_of(self._work / name) for name in manifest["files"]}
+        )
         _test_pause("version-complete")
         final = self.root / version
         os.replace(self._work, final)
@@ -542,9 +582,10 @@ class IndexSnapshot:
                 raise FileNotFoundError(folder / "meta.sqlite")
             self._conn = _connect(folder / "meta.sqlite", read_only=True)
             self._lock = threading.Lock()
+            # Two plain scans, not a join: a date is looked up once per article, not per chunk.
+            doc_dates = dict(self._conn.execute("SELECT doc_id, date FROM documents"))
             rows = self._conn.execute(
-                "SELECT c.id, c.doc_id, c.char_start, c.char_end, d.date FROM chunks c "
-                "JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.id"
+                "SELECT id, doc_id, char_start, char_end FROM chunks ORDER BY id"
             ).fetchall()
         except (OSError, ValueError, EOFError, sqlite3.Error, RuntimeError) as exc:
             name = getattr(exc, "filename", None) or str(exc)
@@ -559,7 +600,10 @@ class IndexSnapshot:
         self.chunk_doc = [row[1] for row in rows]
         self.chunk_start = np.array([row[2] for row in rows], dtype=np.int64)
         self.chunk_end = np.array([row[3] for row in rows], dtype=np.int64)
-        self.chunk_date = np.array([date_ordinal(row[4]) for row in rows], dtype=np.int64)
+        ordinals = {doc_id: date_ordinal(day) for doc_id, day in doc_dates.items()}
+        self.chunk_date = np.array(
+            [ordinals.get(doc, -1) for doc in self.chunk_doc], dtype=np.int64
+        )
 
     @property
     def size(self) -> int:

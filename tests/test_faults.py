@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from api.settings import ApiSettings
+from index import store
 from index.articles import Article
 from index.embedder import Embedder
 from index.ingest import delete_documents, ingest_articles, ingest_paths
@@ -350,6 +351,29 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("story") / "story.txt"
     path.write_text("The Harwick bridge reopened on Tuesday after two months of repairs.\n")
     return path
+
+
+def test_unchanged_files_are_not_hashed_again_and_a_changed_one_is(
+    story: Path, tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "index"
+    ingest_paths([story], root, embedder, progress=False)
+    folder = root / str(live_version(root))
+    hashed: list[str] = []
+    real = store._sha256
+    monkeypatch.setattr(store, "_sha256", lambda path: hashed.append(path.name) or real(path))
+    IndexSnapshot(root).close()
+    assert hashed == []  # the writer recorded the files it had just hashed
+    (folder / store.VERIFIED).unlink()
+    IndexSnapshot(root).close()
+    assert set(hashed) >= {"meta.sqlite", "vectors.faiss", "chunk_ids.npy"}
+    hashed.clear()
+    IndexSnapshot(root).close()
+    assert hashed == []  # a full check is recorded too
+    flip_byte(folder / "chunk_ids.npy")  # same size, new mtime
+    with pytest.raises(IndexUnavailable, match="chunk_ids.npy"):
+        IndexSnapshot(root)
+    assert hashed
 
 
 @pytest.mark.parametrize("damage", DAMAGES)
