@@ -22,17 +22,22 @@ from qa.models import (
     Span,
     TurnRef,
 )
-from qa.retrieve import date_mask, hybrid_search
+from qa.retrieve import PassageHit, date_mask, hybrid_search
 from qa.select import ScoredSentence, min_answer_score, select_sentences
 from qa.temporal import TimeFilter, parse_question_time, resolve_event_dates, strip_expression
-from qa.timeline import MAX_ENTRIES, has_subject, pick_timeline, selection_query
+from qa.timeline import (
+    MAX_ENTRIES,
+    asks_for_development,
+    has_subject,
+    pick_timeline,
+    selection_query,
+)
 
 MAX_QUESTION_CHARS = config.env_int("QA_MAX_QUESTION_CHARS", 2000)
 # An answer needs this much support; below it Dateline says the articles do not hold it.
 MIN_ANSWER_SCORE = config.env_float("QA_MIN_ANSWER_SCORE", min_answer_score())
-# Scores this close are a tie, broken toward the newer article; "latest" questions widen it.
+# Scores this close are a tie, broken toward the newer article.
 TIE_MARGIN = 1e-6
-RECENCY_MARGIN = config.env_float("QA_RECENCY_MARGIN", 0.1)
 SESSION_TTL_SECONDS = config.env_float("QA_SESSION_TTL", 30 * 60)
 MAX_SESSIONS = config.env_int("QA_MAX_SESSIONS", 10_000)
 
@@ -134,6 +139,11 @@ class Engine:
             recency = time_filter is not None and time_filter.recency
             best = _best(ranked, dates, recency)
             timeline = pick_timeline(query, ranked, dates, MIN_ANSWER_SCORE) if best else []
+            if timeline and asks_for_development(query):
+                # "What happened to X?" on a running story: the latest stage answers, the
+                # timeline shows the ones before it.
+                best = timeline[-1]
+            hits = _by_support(snapshot, hits, ranked, best)
         if session_id:
             self.sessions.record(session_id, Turn(question, query))
         return AskResponse(
@@ -160,21 +170,34 @@ class Engine:
 def _best(
     ranked: list[ScoredSentence], dates: dict[str, str | None], recency: bool
 ) -> ScoredSentence | None:
-    """The best supported sentence; near-ties (or, for "latest" questions, close calls) go to
-    the newer article."""
+    """The best supported sentence, near-ties going to the newer article; for "latest"
+    questions, the best supported sentence of the newest article."""
     supported = [s for s in ranked if s.score >= MIN_ANSWER_SCORE]
     if not supported:
         return None
-    margin = RECENCY_MARGIN if recency else TIE_MARGIN
-    contenders = [s for s in supported if supported[0].score - s.score <= margin]
+    contenders = [s for s in supported if recency or supported[0].score - s.score <= TIE_MARGIN]
     return max(contenders, key=lambda s: (dates.get(s.doc_id) or "", s.score))
+
+
+def _by_support(
+    snapshot: IndexSnapshot,
+    hits: list[PassageHit],
+    ranked: list[ScoredSentence],
+    best: ScoredSentence | None,
+) -> list[PassageHit]:
+    """The answer's passage first, then the others whose sentences were weighed, by their best
+    sentence, then the rest in retrieval order."""
+    support: dict[int, float] = {best.chunk_id: np.inf} if best else {}
+    for sentence in ranked:
+        support.setdefault(sentence.chunk_id, sentence.score)
+    return sorted(hits, key=lambda h: -support.get(int(snapshot.chunk_ids[h.position]), -np.inf))
 
 
 def _ledes(snapshot: IndexSnapshot, mask: np.ndarray) -> list[ScoredSentence]:
     """The first sentence of every article the date window allows, newest article first."""
     doc_ids = {snapshot.chunk_doc[i] for i in np.flatnonzero(mask)}
     ledes = [
-        ScoredSentence(-1, doc_id, start, end, MIN_ANSWER_SCORE, (), None)
+        ScoredSentence(-1, -1, doc_id, start, end, MIN_ANSWER_SCORE, (), None)
         for doc_id, start, end in snapshot.first_sentences(doc_ids)
     ]
     dates = {d: snapshot.chunk_date[i] for i, d in enumerate(snapshot.chunk_doc)}

@@ -47,7 +47,8 @@ class Answer(Citation):
 
 
 class Passage(Citation):
-    """A supporting passage (chunk) of an article."""
+    """A supporting passage (chunk) of an article; `score` is its retrieval score (reciprocal
+    rank fusion), while the list runs by support: the answer's passage first."""
 
 
 class DateWindow(BaseModel):

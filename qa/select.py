@@ -61,6 +61,7 @@ SentenceRow = tuple[int, int, str, int, int]
 @dataclass(frozen=True)
 class ScoredSentence:
     sentence_id: int
+    chunk_id: int
     doc_id: str
     start: int
     end: int
@@ -115,7 +116,14 @@ def select_sentences(
         spans = [read_spans.get(i, span) for i, span in enumerate(spans)]
     scored = [
         ScoredSentence(
-            row[0], row[2], row[3], row[4], float(score), tuple(float(v) for v in values), span
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            float(score),
+            tuple(float(v) for v in values),
+            span,
         )
         for row, score, values, span in zip(found.rows, scores, found.features, spans, strict=True)
     ]

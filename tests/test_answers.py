@@ -50,6 +50,10 @@ def test_dev_answers_verify_against_their_sources(engine: Engine, item: dict) ->
     response = engine.ask(item["question"])
     assert_verifiable(response)
     assert response.passages, "passages are returned even when the answer is withheld"
+    if response.answer:
+        first = response.passages[0]
+        assert first.doc_id == response.answer.doc_id, "the answer's passage comes first"
+        assert first.char_start <= response.answer.char_start < first.char_end
 
 
 def test_answer_is_quoted_dated_and_cited(engine: Engine) -> None:

@@ -43,6 +43,9 @@ def test_timeline_across_two_dates_oldest_first(dated_engine: Engine) -> None:
     assert [c.date for c in response.timeline] == ["2022-07-27", "2022-11-11"]
     assert "damaged" in response.timeline[0].text
     assert "destroyed" in response.timeline[1].text
+    assert response.answer is not None and response.answer.text == response.timeline[-1].text, (
+        "what happened is answered by the latest stage"
+    )
 
 
 def test_latest_prefers_the_newest_article(dated_engine: Engine) -> None:
@@ -76,6 +79,7 @@ def test_sample_timeline_of_sievierodonetsk(engine: Engine) -> None:
     assert [c.date for c in response.timeline] == ["2022-06-01", "2022-06-25"]
     assert all(c.date_source == "inferred" for c in response.timeline)
     assert "taken Sievierodonetsk" in response.timeline[-1].text
+    assert response.answer is not None and "taken Sievierodonetsk" in response.answer.text
 
 
 def test_what_happened_in_a_month_without_a_subject(dated_engine: Engine) -> None:
