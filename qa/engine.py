@@ -23,7 +23,12 @@ from qa.models import (
     TurnRef,
 )
 from qa.retrieve import PassageHit, date_mask, hybrid_search
-from qa.select import ScoredSentence, min_answer_score, select_sentences
+from qa.select import (
+    PASSAGES_FOR_SENTENCES,
+    ScoredSentence,
+    min_answer_score,
+    select_sentences,
+)
 from qa.temporal import TimeFilter, parse_question_time, resolve_event_dates, strip_expression
 from qa.timeline import (
     MAX_ENTRIES,
@@ -122,7 +127,9 @@ class Engine:
         )
         query_vector = self.encode_query(query)
         hits = hybrid_search(snapshot, query_vector, query, mask)
-        doc_ids = {snapshot.chunk_doc[h.position] for h in hits[: max(top_k, 8)]}
+        doc_ids = {
+            snapshot.chunk_doc[h.position] for h in hits[: max(top_k, PASSAGES_FOR_SENTENCES)]
+        }
         if mask is not None and not has_subject(query):
             ranked = _ledes(snapshot, mask)
             doc_ids |= {s.doc_id for s in ranked}

@@ -44,7 +44,7 @@ from qa.reader import (
     tokenizer,
 )
 from qa.retrieve import hybrid_search
-from qa.select import PASSAGES_FOR_SENTENCES, candidates, ranker
+from qa.select import candidates, ranker
 from tools.squad_eval import (
     CACHE,
     fetch_squad,
@@ -53,7 +53,7 @@ from tools.squad_eval import (
     split_articles,
     train_halves,
 )
-from tools.train_ranker import Dataset, choose_threshold, top_choices
+from tools.train_ranker import TRAINING_PASSAGES, Dataset, choose_threshold, top_choices
 
 SEED = 20240604
 TORCH_COPY = CACHE / "reader-torch"
@@ -87,7 +87,8 @@ def readings(index: Path, questions: Sequence[GoldQuestion], label: str) -> list
         list(zip(questions, vectors, strict=True)), desc=label, unit="q", mininterval=10
     ):
         hits = hybrid_search(snapshot, vector, gold.question)
-        docs = {snapshot.chunk_doc[h.position] for h in hits[:PASSAGES_FOR_SENTENCES]}
+        hits = hits[:TRAINING_PASSAGES]
+        docs = {snapshot.chunk_doc[h.position] for h in hits}
         texts = {d: row.text for d, row in snapshot.documents(docs).items()}
         found = candidates(snapshot, gold.question, vector, hits, texts)
         if not found.rows:
