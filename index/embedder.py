@@ -12,11 +12,14 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from index import config
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 BACKENDS = ("onnx", "torch")
 _MAX_TOKENS = 256  # the model's max_seq_length; longer texts are truncated, as in training
@@ -91,25 +94,29 @@ class _TorchEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def cpu_session(model: Path) -> onnxruntime.InferenceSession:
+    """An onnxruntime CPU session on QA_ENCODER_THREADS threads whose idle workers sleep
+    instead of spinning: with concurrent questions (or other processes) on 2 cores, spinning
+    burnt CPU the other requests needed. Measured on `qa serve`: p95 at concurrency 1
+    27 -> 13 ms, q/s at 8 107 -> 125 (docs/benchmarks.md)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = config.env_int("QA_ENCODER_THREADS", os.cpu_count() or 1)
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
 class _OnnxEncoder:
     """The int8 export run by onnxruntime; mean pooling and L2 normalising done here."""
 
     def __init__(self, model_path: str) -> None:
-        import onnxruntime
         from tokenizers import Tokenizer
 
         from index.onnx_export import ensure_onnx
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = config.env_int("QA_ENCODER_THREADS", os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        # Idle worker threads sleep instead of spinning: with concurrent questions (or other
-        # processes) on 2 cores, spinning burnt CPU the other requests needed. Measured on
-        # `qa serve`: p95 at concurrency 1 27 -> 13 ms, q/s at 8 107 -> 125 (docs/benchmarks.md).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(
-            str(ensure_onnx(model_path)), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(ensure_onnx(model_path))
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
         # The shipped tokenizer.json pads every input to 128; pad to the batch's longest instead.

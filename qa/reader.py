@@ -24,6 +24,7 @@ import numpy as np
 from tokenizers import Encoding, Tokenizer
 
 from index import config
+from index.embedder import cpu_session
 from qa.ranker import Ranker, load_ranker
 
 MODEL_FILE = Path(__file__).with_name("reader.onnx")
@@ -141,13 +142,7 @@ class SpanReader:
     """The int8 ONNX reader: start and end logits for every token of (question, passage)."""
 
     def __init__(self, model: Path = MODEL_FILE) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = config.env_int("QA_ENCODER_THREADS", os.cpu_count() or 1)
-        self._session = onnxruntime.InferenceSession(
-            str(model), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(model)
         self._tokenizer = tokenizer()
 
     def read(self, question: str, passages: Sequence[Passage]) -> list[list[SentenceReading]]:
