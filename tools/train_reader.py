@@ -57,7 +57,8 @@ from tools.train_ranker import TRAINING_PASSAGES, Dataset, choose_threshold, top
 
 SEED = 20240604
 TORCH_COPY = CACHE / "reader-torch"
-# Caps that keep `make train` under 30 minutes on the 2-core Intel machine (2 epochs of ~7,200 passages).
+# Caps that keep `make train` under 30 minutes on the 2-core Intel machine
+# (2 epochs of ~7,200 passages).
 TRAIN_QUESTIONS = config.env_int("QA_READER_QUESTIONS", 4000)
 NEGATIVES_PER_QUESTION = 1
 COMBINE_QUESTIONS = 600
