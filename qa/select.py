@@ -251,7 +251,9 @@ def _term_weights(snapshot: IndexSnapshot, question: str) -> dict[str, float]:
     idf = snapshot.term_idf
     # A question term the articles never use is as telling as their rarest term.
     unseen = _rarest(snapshot)
-    return {t: idf.get(t, unseen) for t in set(tokenize_query(question))}
+    # In question order, not set order: sums over these weights must not change with the
+    # process's string hashing, or replicas would score the same question differently.
+    return {t: idf.get(t, unseen) for t in dict.fromkeys(tokenize_query(question))}
 
 
 _RAREST: weakref.WeakKeyDictionary[IndexSnapshot, float] = weakref.WeakKeyDictionary()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +17,7 @@ from qa.engine import Engine
 from qa.ranker import WEIGHTS_FILE, load_ranker
 from qa.retrieve import hybrid_search
 from qa.select import FEATURES, ScoredSentence, candidates, ranker, select_sentences
+from tests.test_answers import DEV
 from tools.squad_eval import abstain_table, normalize_answer, span_scores
 from tools.train_ranker import choose_threshold
 
@@ -153,3 +158,34 @@ def test_abstain_table_counts_both_sides() -> None:
     assert row["answer@1"] == 0.5 and row["answered (answerable)"] == 0.5
     assert row["abstained (unanswerable)"] == 0.5
     assert row["precision (pooled, answered)"] == 0.5
+
+
+def test_features_do_not_depend_on_the_process_string_hashing(sample_index: Path) -> None:
+    """Replicas (or two runs) must score a question alike, to the last bit: no float sum may
+    follow a set's iteration order, which changes with PYTHONHASHSEED."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from qa.engine import Engine\n"
+        "from qa.retrieve import hybrid_search\n"
+        "from qa.select import candidates\n"
+        "engine = Engine(Path(sys.argv[1]))\n"
+        "snapshot = engine.snapshot\n"
+        "texts = {d: r.text for d, r in snapshot.documents(set(snapshot.chunk_doc)).items()}\n"
+        "for question in sys.argv[2:]:\n"
+        "    vector = engine.encode_query(question)\n"
+        "    hits = hybrid_search(snapshot, vector, question)\n"
+        "    print(candidates(snapshot, question, vector, hits, texts).features.tobytes().hex())\n"
+    )
+    questions = [item["question"] for item in DEV[:6]]
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script, str(sample_index), *questions],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1
