@@ -282,16 +282,13 @@ def test_index_swap_under_load(served: Served, embedder: Embedder, tmp_path: Pat
     old_version = live_version(served.root)
     article = tmp_path / "kestrel_bay.txt"
     article.write_text(NEW_ARTICLE)
-    after: dict[int, dict[str, Any]] = {}
-
-    def expected(index: int, answer: dict[str, Any]) -> bool:
-        return answer == before[index] or answer == after.get(index)
-
-    with Hammer(served.url, bodies, expected, attempts=1) as hammer:
+    # Answers are judged once the run is over: a replica may answer from the new version
+    # before this process has computed what the new version answers.
+    with Hammer(served.url, bodies, lambda _index, _answer: True, attempts=1) as hammer:
         hammer.wait_for(20)
         summary = ingest_paths([article], served.root, embedder, progress=False)
         assert summary.documents_added == 1 and summary.version != old_version
-        after.update({i: _answer(engine, body) for i, body in enumerate(bodies)})
+        after = {i: _answer(engine, body) for i, body in enumerate(bodies)}
         assert after[0] != before[0]  # the new article answers the new question
         with httpx.Client(timeout=30) as client:
             versions = _poll_replicas(
@@ -306,6 +303,12 @@ def test_index_swap_under_load(served: Served, embedder: Embedder, tmp_path: Pat
         f"replicas now {versions}"
     )
     assert hammer.failures == []
+    unexpected = [
+        f"{bodies[i]}: {answer}"
+        for i, answer in hammer.answers
+        if answer not in (before[i], after[i])
+    ]
+    assert unexpected == []
     assert sum(answer == after[0] for i, answer in hammer.answers if i == 0) >= 2
 
 
