@@ -4,12 +4,13 @@ The first-stage ranker (qa/ranker.py) scores sentences by hand-made features, so
 the question's topic can outrank the next one, which holds the answer ("Which cosmonauts posed
 with the flags?" -> "...its cosmonauts posing with the flags..." over "The photograph featured
 Oleg Artemyev, ..."). The reader is the bundled MiniLM fine-tuned by tools/train_reader.py, on
-training articles only, to mark answer spans. It reads the question with each passage that holds
-one of the first stage's best sentences; a sentence's reader score is its best span's score over
-the passage's "no answer" score. A tiny logistic model (qa/reader.json) joins that with the
-first stage's score and holds the abstain threshold; the best span is the answer's `span`.
-Shipped as an int8 ONNX file run by onnxruntime (no torch at run time). `QA_READER=off`, or a
-missing model file, keeps the first stage alone.
+training articles only (and SQuAD-shifts sets on other text), to mark answer spans. It reads
+the question with each passage that holds one of the first stage's best sentences; a
+sentence's reader score is its best span's score over the passage's "no answer" score. A tiny
+logistic model (qa/reader.json) joins that with the first stage's score and holds the abstain
+threshold; the best span is the answer's `span`. Shipped as an int8 ONNX file run by
+onnxruntime (no torch at run time). `QA_READER=off`, or a missing model file, keeps the first
+stage alone.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,58 @@ def test_training_targets_point_at_the_answer_tokens() -> None:
     assert token_targets(encoding, None) == (0, 0)
 
 
+def test_shifted_examples_mark_the_answer_in_its_chunk_and_skip_held_out_articles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    from tools import train_reader
+
+    filler = " ".join(
+        f"Sentence number {i} says nothing at all about the harbour." for i in range(12)
+    )
+    answer_at = len(filler) + 1
+    context = filler + " The ferry was built by Harland and Wolff in 1911."
+    qa = {"question": "Who built the  ferry?", "answers": [{"text": "Harland and Wolff"}]}
+    qa["answers"][0]["answer_start"] = answer_at + len("The ferry was built by ")
+    other = {"context": "The harbour opened in 1850.", "qas": []}
+    data = {
+        "data": [
+            {"title": "Kept", "paragraphs": [{"context": context, "qas": [qa]}, other]},
+            {
+                "title": "Held",
+                "paragraphs": [{"context": context, "qas": [dict(qa, question="?")]}],
+            },
+        ]
+    }
+    source = tmp_path / "set.json"
+    source.write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setattr(train_reader, "fetch_shifts", lambda name: source)
+
+    examples = train_reader.shifted_examples("set.json", 10, random.Random(1), {"Held"})
+
+    positives = [(q, text, span) for q, text, span in examples if span]
+    assert len(positives) == 1
+    question, text, (start, end) = positives[0]
+    assert question == "Who built the ferry?"
+    assert text[start:end] == "Harland and Wolff"
+    assert len(text) < len(context)  # the chunk that holds the answer, not the whole paragraph
+    negatives = [text for _, text, span in examples if span is None]
+    assert negatives and all("Harland and Wolff" not in t for t in negatives)
+
+
+def test_length_batches_keep_every_example_once_in_batches_of_similar_length() -> None:
+    import random
+
+    from tools.train_reader import BATCH, length_batches
+
+    examples = [("q", "w " * random.Random(i).randrange(1, 200), None) for i in range(5 * BATCH)]
+    batches = length_batches(examples, random.Random(3))
+    assert sorted(e[1] for b in batches for e in b) == sorted(e[1] for e in examples)
+    assert all(0 < len(b) <= BATCH for b in batches)
+    assert all([len(e[1]) for e in b] == sorted(len(e[1]) for e in b) for b in batches)
+
+
 @shipped
 @pytest.mark.parametrize(("article", "question", "answer"), EXAMPLES)
 def test_reader_finds_the_answer_in_a_real_passage(
@@ -116,8 +169,10 @@ def test_reader_finds_the_answer_in_a_real_passage(
     assert answer in sentence
     span = readings[best].span
     assert span is not None
-    # The span is the answer or a name for the same thing next to it ("Tu-22M3 “Backfire”").
-    assert passage.text.find(answer) - 3 <= span[0] <= passage.text.find(answer) + len(answer) + 3
+    # The span holds the answer and little else ("Tu-22M3 “Backfire”", "former NASA astronaut and
+    # ISS commander Terry Virts").
+    assert answer in passage.text[slice(*span)]
+    assert len(passage.text[slice(*span)].split()) <= 12
 
 
 @shipped
