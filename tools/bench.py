@@ -356,6 +356,7 @@ class ServerSetup:
 SERVER_SETUPS = (
     ServerSetup("default (1 worker, reader on)", 1),
     ServerSetup("2 workers, reader on", 2),
+    ServerSetup("1 worker, QA_READER=off", 1, (("QA_READER", "off"),)),
     ServerSetup("2 workers, QA_READER=off", 2, (("QA_READER", "off"),)),
 )
 
@@ -503,9 +504,13 @@ def _process_tree(pid: int) -> list[int]:
 
 
 def _rss_mb(pid: int) -> dict[str, float]:
-    """Resident memory now and at its peak, summed over the server's processes."""
-    now = peak = 0
+    """Resident memory now and at its peak, summed over the server's processes, and the
+    proportional set size: pages the workers share (the mmapped sentence vectors, the code)
+    count once in the sum instead of once per worker."""
+    now = peak = pss = 0
     for member in _process_tree(pid):
+        rollup = Path(f"/proc/{member}/smaps_rollup").read_text().splitlines()
+        pss += sum(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
         fields = dict(
             line.split(":", 1)
             for line in Path(f"/proc/{member}/status").read_text().splitlines()
@@ -513,7 +518,7 @@ def _rss_mb(pid: int) -> dict[str, float]:
         )
         now += int(fields["VmRSS"].split()[0])
         peak += int(fields["VmHWM"].split()[0])
-    return {"rss_mb": now / 1024, "rss_peak_mb": peak / 1024}
+    return {"rss_mb": now / 1024, "rss_peak_mb": peak / 1024, "pss_mb": pss / 1024}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -646,12 +651,12 @@ def render(
         "The same questions against each way of running the server (a fresh process each, so "
         "no answer is cached); the targets above are judged on the first:",
         "",
-        f"| server | c1 p50 / p95 | c{CONCURRENCY} q/s | CPU per /ask | cold start | RSS |",
-        "|---|---|---|---|---|---|",
+        f"| server | c1 p50 / p95 | c{CONCURRENCY} q/s | CPU per /ask | cold start | RSS | PSS |",
+        "|---|---|---|---|---|---|---|",
         *(
             f"| {setup.name} | {r['c1_p50_ms']:.1f} / {r['c1_p95_ms']:.1f} ms | "
             f"{r[f'{c8}_qps']:.0f} | {r[f'{c8}_cpu_ms']:.1f} ms | {r['cold_start_s']:.2f} s | "
-            f"{r['rss_mb']:.0f} MB |"
+            f"{r['rss_mb']:.0f} MB | {r['pss_mb']:.0f} MB |"
             for setup, r in (
                 (setup, results[f"server {n}"]) for n, setup in enumerate(SERVER_SETUPS)
             )
