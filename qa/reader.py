@@ -31,7 +31,8 @@ from qa.ranker import Ranker, load_ranker
 MODEL_FILE = Path(__file__).with_name("reader.onnx")
 WEIGHTS_FILE = Path(__file__).with_name("reader.json")
 # The passages holding the first stage's TOP_N best sentences are read, at most MAX_PASSAGES
-# (QA_READER_PASSAGES): each adds ~7 ms per question on 2 cores (SQuAD eval, 4 vs 2 vs 1).
+# (QA_READER_PASSAGES): each adds 7-13 ms per question on 2 cores (make eval: 36 / 23 / 16 ms at
+# 4 / 2 / 1).
 TOP_N = 10
 MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
 MAX_TOKENS = 256
