@@ -5,12 +5,12 @@ tools/train_ranker.py. Half A trains the reader on exactly what it reads at run 
 question, the passages holding the first stage's best sentences in its own index, the answer
 marked where a gold answer string occurs inside one sentence, "no answer" ([CLS]) elsewhere.
 The reader also learns from two SQuAD-format sets on other text (new Wikipedia articles, New York
-Times articles; tools/squad_eval.py SHIFTS_MEMBERS), all of their questions, each with the chunk
-of its paragraph that holds the answer and, for a share of them, another chunk of its article as
-"no answer". Half B, which the reader never saw, fits the combination of its sentence score
-with the first stage's score and the abstain threshold: its questions asked of its own index,
-and some asked of half A's index, where their article is missing. Seeded; writes qa/reader.onnx
-and qa/reader.json.
+Times articles; tools/squad_eval.py SHIFTS_MEMBERS), nearly all their questions, each with the
+chunk of its paragraph that holds the answer and, for a share of them, another chunk of its
+article as "no answer". Half B, which the reader never saw, fits the combination of its sentence
+score with the first stage's score and the abstain threshold: its questions asked of its own
+index, and some asked of half A's index, where their article is missing. Seeded; writes
+qa/reader.onnx and qa/reader.json.
 """
 
 from __future__ import annotations
@@ -66,14 +66,15 @@ from tools.train_ranker import TRAINING_PASSAGES, Dataset, choose_threshold, top
 SEED = 20240604
 TORCH_COPY = CACHE / "reader-torch"
 # Caps that keep `make train` under 30 minutes on the 2-core Intel Xeon (AMX): 1 epoch of
-# 29,502 passages in bfloat16, 1,264 s (1,354 s for this step). Measured on half B's reading
-# top-1 (1,500 questions) and `make eval` (answer@1 at the threshold / with none, span F1):
-# SQuAD half A alone 0.769; plus 2,000 per extra set, 2 epochs, 0.777 (0.705 / 0.761, 0.766);
-# all of them, 1 epoch, negatives for a quarter 0.784 (0.710 / 0.763, 0.779). Over the time
-# cap: negatives for all 0.784 (0.730 / 0.772, 0.788; fine-tune ~1,830 s); the same with the
-# embeddings and 2 lowest layers frozen (31% less time per batch) 0.771 (0.720 / 0.757, 0.769).
+# 29,502 passages in bfloat16, 1,258-1,264 s (1,347-1,354 s for this step; two runs).
+# Measured on half B's reading top-1 (1,500 questions) and `make eval` (answer@1 at the
+# threshold / with none, span F1): SQuAD half A alone 0.769; plus 2,000 per extra set,
+# 2 epochs, 0.777 (0.705 / 0.761, 0.766); (nearly) all of them, 1 epoch, negatives for a
+# quarter 0.784 (0.710 / 0.763, 0.779). Over the time cap: negatives for all 0.784 (0.730 /
+# 0.772, 0.788; fine-tune ~1,830 s); the same with the embeddings and 2 lowest layers frozen
+# (31% less time per batch) 0.771 (0.720 / 0.757, 0.769).
 TRAIN_QUESTIONS = 4000
-SHIFTED_QUESTIONS = 10_000  # per extra set: all of them
+SHIFTED_QUESTIONS = 10_000  # per extra set: all 7,936 new-Wikipedia ones, 10,000 of NYT's 10,056
 NEGATIVES_PER_QUESTION = 1
 # Share of the extra sets' questions that also get a chunk of their article without the answer.
 SHIFTED_NEGATIVE_SHARE = 0.25
