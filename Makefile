@@ -53,7 +53,7 @@ eval: install
 	$(BIN)/python -m tools.squad_eval
 
 # Refits qa/ranker_weights.json, then fine-tunes the span reader (qa/reader.onnx, .json), on
-# the training articles only (seeded; about 5 + 23 min on the 2-core Intel Xeon it was built on,
+# the training articles only (seeded; about 1 + 23 min on the 2-core Intel Xeon it was built on,
 # in bfloat16 on its AMX tiles at 0.69 s per batch; a processor without AMX runs float32, 1.6 s
 # per batch on that Xeon and 2.8 on an AVX2-only AMD EPYC, so about 55 or 95 min there).
 train: install
