@@ -162,19 +162,7 @@ def test_length_batches_keep_every_example_once_in_batches_of_similar_length() -
 
 
 @shipped
-@pytest.mark.parametrize(
-    ("article", "question", "answer"),
-    [
-        EXAMPLES[0],
-        pytest.param(
-            *EXAMPLES[1],
-            marks=pytest.mark.xfail(
-                reason="the readers since b6d9780 pick the sentence but mark another part "
-                "('Chernihiv, and Sumy oblasts'; the one before b6d9780 marked the answer)"
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize(("article", "question", "answer"), EXAMPLES)
 def test_reader_finds_the_answer_in_a_real_passage(
     article: str, question: str, answer: str
 ) -> None:
