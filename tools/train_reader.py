@@ -5,8 +5,9 @@ tools/train_ranker.py. Half A trains the reader on exactly what it reads at run 
 question, the passages holding the first stage's best sentences in its own index, the answer
 marked where a gold answer string occurs inside one sentence, "no answer" ([CLS]) elsewhere.
 The reader also learns from two SQuAD-format sets on other text (new Wikipedia articles, New York
-Times articles; tools/squad_eval.py SHIFTS_MEMBERS), 7,000 questions of each, each with the
-chunk of its paragraph that holds the answer and another chunk of its article as "no answer".
+Times articles; tools/squad_eval.py SHIFTS_MEMBERS), SHIFTED_QUESTIONS of each, each with the
+chunk of its paragraph that holds the answer and (SHIFTED_NEGATIVE_SHARE of them: all, as
+shipped) another chunk of its article as "no answer".
 Half B, which the reader never saw, fits the combination of its sentence score with the first
 stage's score and the abstain threshold: its questions asked of its own index, and some asked
 of half A's index, where their article is missing. Seeded; writes qa/reader.onnx and
