@@ -211,7 +211,7 @@ def test_rescore_reads_whole_passages_and_keeps_the_rest_below() -> None:
     groups = [i // 4 for i in range(len(bounds))]  # passages of four sentences
     # A flat first stage: its ten best are the first ten, in passages 0, 1 and 2.
     first_stage = np.full(len(sentences), 0.5)
-    scores, spans = Reader().rescore(
+    scores, spans = Reader(stop_score=1.0).rescore(
         EXAMPLES[0][1], sentences, [a for a, _ in bounds], groups, first_stage
     )
     read = list(range(12))
@@ -223,6 +223,36 @@ def test_rescore_reads_whole_passages_and_keeps_the_rest_below() -> None:
         assert bounds[i][0] <= a < b <= bounds[i][1]
     best = int(np.argmax(scores))
     assert EXAMPLES[0][2] in sentences[best]
+
+
+@shipped
+def test_a_confident_first_passage_is_read_alone() -> None:
+    text = (ARTICLES / EXAMPLES[0][0]).read_text(encoding="utf-8")
+    bounds = split_sentences(text)[:20]
+    sentences = [text[a:b] for a, b in bounds]
+    starts = [a for a, _ in bounds]
+    groups = [i // 4 for i in range(len(bounds))]
+    answer_at = next(i for i, s in enumerate(sentences) if EXAMPLES[0][2] in s)
+    # The first stage puts the answer's passage first, then two others.
+    first_stage = np.full(len(sentences), 0.1)
+    first_stage[answer_at] = 0.9
+    first_stage[[i for i in range(len(bounds)) if groups[i] != groups[answer_at]][:8]] = 0.5
+    full, _ = Reader(stop_score=1.0).rescore(EXAMPLES[0][1], sentences, starts, groups, first_stage)
+    assert full[answer_at] == full.max()
+    alone, _ = Reader(stop_score=full[answer_at]).rescore(
+        EXAMPLES[0][1], sentences, starts, groups, first_stage
+    )
+    passage = [i for i in range(len(bounds)) if groups[i] == groups[answer_at]]
+    others = [i for i in range(len(bounds)) if i not in passage]
+    # Only the answer's passage was read: its scores are the full reading's, the rest below.
+    assert np.allclose(alone[passage], full[passage])
+    assert alone[others].max() < alone[passage].min()
+    assert not np.allclose(alone[others], full[others])
+    # Just above its best score, the other passages are read too.
+    more, _ = Reader(stop_score=np.nextafter(full[answer_at], 2.0)).rescore(
+        EXAMPLES[0][1], sentences, starts, groups, first_stage
+    )
+    assert np.allclose(more, full)
 
 
 def test_switch_off(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -238,3 +268,26 @@ def test_engine_threshold_is_the_reader_one(monkeypatch: pytest.MonkeyPatch) -> 
     assert min_answer_score() == second_stage.reader().combiner.min_answer_score
     monkeypatch.setenv("QA_READER", "off")
     assert min_answer_score() == ranker().min_answer_score
+
+
+def test_stop_table_counts_first_passage_stops_and_their_top1() -> None:
+    from qa.ranker import Ranker
+    from tools.train_reader import Reading, early_stop_table
+
+    identity = Ranker(("x",), np.zeros(1), np.ones(1), ((np.ones((1, 1)), np.zeros(1)),), 0.0)
+    two = Passage("A. B.", ((0, 2), (3, 5)))
+    one = Passage("C.", ((0, 2),))
+    items = [
+        # Confident first passage (logit 3 -> 0.95), its best is right.
+        Reading("q1", ["A"], [two, one], np.zeros(3), np.array([True, False, False])),
+        # Unsure first passage (0.62); the answer is in the second one (0.73).
+        Reading("q2", ["C"], [two, one], np.zeros(3), np.array([False, False, True])),
+    ]
+    x = np.array([[3.0], [-1.0], [-2.0], [0.5], [0.0], [1.0]])
+    y = np.concatenate([item.labels for item in items])
+    group = np.array([0, 0, 0, 1, 1, 1])
+    rows = early_stop_table(identity, x, y, group, items).splitlines()[1:]
+    table = {float(r.split(" / ")[0]): [float(v) for v in r.split(" / ")[1:]] for r in rows}
+    assert table[0.5] == [1.0, 1.0, 0.5]  # both stop; q2 then misses its answer
+    assert table[0.7] == [0.5, 1.5, 1.0]  # q1 stops, q2 reads on and finds it
+    assert table[1.0] == [0.0, 2.0, 1.0]

@@ -11,11 +11,14 @@ shipped) another chunk of its article as "no answer".
 Half B, which the reader never saw, fits the combination of its sentence score with the first
 stage's score and the abstain threshold: its questions asked of its own index, and some asked
 of half A's index, where their article is missing. Seeded; writes qa/reader.onnx and
-qa/reader.json.
+qa/reader.json, then prints what reading only the first passage when it is confident
+(QA_READER_STOP) saves and costs on half B; `--stop-table` prints just that, for the shipped
+files.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -35,7 +38,7 @@ from index.chunking import Chunk, DuplicateFilter, chunk_article
 from index.embedder import Embedder
 from index.store import IndexSnapshot
 from qa.evaluate import GoldQuestion, answer_correct
-from qa.ranker import Ranker
+from qa.ranker import Ranker, load_ranker
 from qa.reader import (
     COMBINED,
     MODEL_FILE,
@@ -55,6 +58,7 @@ from tools.squad_eval import (
     CACHE,
     NEW_WIKI,
     NYT,
+    SquadArticle,
     fetch_shifts,
     fetch_squad,
     half_index,
@@ -83,6 +87,7 @@ NEGATIVES_PER_QUESTION = 1
 SHIFTED_NEGATIVE_SHARE = 1.0
 COMBINE_QUESTIONS = 1500
 UNANSWERABLE = 400
+STOP_SCORES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 BATCH = 16
 EPOCHS = 1
 # Batches are cut from runs of this many examples sorted by length (less padding to compute).
@@ -347,11 +352,73 @@ def cross_fitted_threshold(
     return threshold, scores[finite], right[finite], none_scores
 
 
+def early_stop_table(
+    combiner: Ranker, x: np.ndarray, y: np.ndarray, group: np.ndarray, items: Sequence[Reading]
+) -> str:
+    """Per QA_READER_STOP, from `combination_data` of `items`: the share of questions whose
+    first passage is the only one read, passages read per question, and top-1 (the best read
+    sentence holds a gold answer)."""
+    scores = combiner.score(x)
+    first_only = dict.fromkeys(STOP_SCORES, 0)
+    right = dict.fromkeys(STOP_SCORES, 0)
+    for number, item in enumerate(items):
+        combined, labels = scores[group == number], y[group == number]
+        first = combined[: len(item.passages[0].sentences)]
+        for stop in STOP_SCORES:
+            stopped = first.max() >= stop
+            first_only[stop] += stopped
+            right[stop] += bool(labels[np.argmax(first if stopped else combined)])
+    passages = np.mean([len(item.passages) for item in items])
+    lines = [
+        f"QA_READER_STOP on {len(items)} questions: stop / first passage only / passages / top-1"
+    ]
+    for stop in STOP_SCORES:
+        share = first_only[stop] / len(items)
+        lines.append(
+            f"{stop:.1f} / {share:.3f} / {share + (1 - share) * passages:.2f}"
+            f" / {right[stop] / len(items):.4f}"
+        )
+    return "\n".join(lines)
+
+
+def combination_questions(
+    half_a: Sequence[SquadArticle], half_b: Sequence[SquadArticle]
+) -> tuple[list[Reading], list[Reading]]:
+    """Half B's questions as the combination sees them: asked of its own index (answerable) and
+    of half A's (their article missing)."""
+    index_a, index_b = half_index("train-a", half_a), half_index("train-b", half_b)
+    questions_b = [q for a in half_b for q in a.questions]
+    # Its own generator: the combination's questions stay the same whatever the reader learnt.
+    combine_rng = random.Random(SEED + 1)
+    answerable = readings(
+        index_b, combine_rng.sample(questions_b, min(COMBINE_QUESTIONS, len(questions_b))), "half B"
+    )
+    removed = readings(
+        index_a,
+        combine_rng.sample(questions_b, min(UNANSWERABLE, len(questions_b))),
+        "half B removed",
+    )
+    return answerable, removed
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--stop-table",
+        action="store_true",
+        help="only print the QA_READER_STOP table for the shipped qa/reader.onnx and .json",
+    )
+    args = parser.parse_args()
     rng = random.Random(SEED)
     train, held_out = split_articles(load_squad(fetch_squad()))
     half_a, half_b = train_halves(train)
-    index_a, index_b = half_index("train-a", half_a), half_index("train-b", half_b)
+    if args.stop_table:
+        answerable = combination_questions(half_a, half_b)[0]
+        x, y, group = combination_data(SpanReader(MODEL_FILE), answerable)
+        print(early_stop_table(load_ranker(WEIGHTS_FILE, COMBINED), x, y, group, answerable))
+        return
+    index_a = half_index("train-a", half_a)
+    half_index("train-b", half_b)  # built (or found cached) before the clock starts, as half A's
     started = time.perf_counter()
     questions_a = [q for a in half_a for q in a.questions]
     items_a = readings(
@@ -372,17 +439,7 @@ def main() -> None:
     model.save_pretrained(TORCH_COPY)  # type: ignore[attr-defined]
     export(model, MODEL_FILE)
 
-    questions_b = [q for a in half_b for q in a.questions]
-    # Its own generator: the combination's questions stay the same whatever the reader learnt.
-    combine_rng = random.Random(SEED + 1)
-    answerable = readings(
-        index_b, combine_rng.sample(questions_b, min(COMBINE_QUESTIONS, len(questions_b))), "half B"
-    )
-    removed = readings(
-        index_a,
-        combine_rng.sample(questions_b, min(UNANSWERABLE, len(questions_b))),
-        "half B removed",
-    )
+    answerable, removed = combination_questions(half_a, half_b)
     reader = SpanReader(MODEL_FILE)
     x, y, group = combination_data(reader, answerable)
     x_none, _, group_none = combination_data(reader, removed)
@@ -404,6 +461,7 @@ def main() -> None:
     WEIGHTS_FILE.write_text(final.to_json(summary) + "\n", encoding="utf-8")
     print({**summary, "min_answer_score": threshold}, file=sys.stderr)
     print(f"wrote {MODEL_FILE} ({MODEL_FILE.stat().st_size / 1e6:.1f} MB) and {WEIGHTS_FILE}")
+    print(early_stop_table(final, x, y, group, answerable))
 
 
 if __name__ == "__main__":
