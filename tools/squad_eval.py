@@ -574,7 +574,9 @@ def main() -> None:
         "Unanswerable: the same questions asked of an index without their articles (half of the "
         f"training articles: {len(removed_from)} articles). Answerable: asked of the full index. "
         "Scores are those of `qa ask` with QA_MIN_ANSWER_SCORE=-inf; each row applies one "
-        "threshold. "
+        'threshold. A timeline lists only sentences above the threshold, and a "what happened '
+        'to X?" question answers with its latest entry, so a row can differ a little from '
+        "asking with that threshold set (the default's row from the tables above and below). "
         f"The default ({MIN_ANSWER_SCORE}) was chosen by {trainer} from training articles only.",
         "",
         _markdown_table(list(squad_rows[0]), [list(r.values()) for r in squad_rows]),
