@@ -211,8 +211,14 @@ class Reader:
         """Combined scores of the candidates of the passages read so far (the first
         `len(results)` of `plan`), in plan order."""
         read = np.concatenate(plan[: len(results)])
-        found = [r.score for passage in results for r in passage]
-        return self.combiner.score(np.column_stack([found, first_stage_logit(first_stage[read])]))
+        found = [r for passage in results for r in passage]
+        return self.combiner.score(combination_features(found, first_stage[read]))
+
+
+def combination_features(found: Sequence[SentenceReading], first_stage: np.ndarray) -> np.ndarray:
+    """The combiner's input (COMBINED), one row per read sentence: its reader score and its
+    first-stage score as a logit."""
+    return np.column_stack([[r.score for r in found], first_stage_logit(first_stage)])
 
 
 def plan_reading(

@@ -45,8 +45,8 @@ from qa.reader import (
     WEIGHTS_FILE,
     Passage,
     SpanReader,
+    combination_features,
     encode,
-    first_stage_logit,
     model_inputs,
     passage_tokens,
     plan_reading,
@@ -311,10 +311,10 @@ def combination_data(reader: SpanReader, items: Sequence[Reading]) -> tuple[np.n
     """[reader score, first-stage logit] per read sentence, its label and question number."""
     features, labels, group = [], [], []
     for number, item in enumerate(tqdm(items, desc="read", unit="q", mininterval=10)):
-        scores = [r.score for passage in reader.read(item.question, item.passages) for r in passage]
-        features.append(np.column_stack([scores, first_stage_logit(item.scores)]))
+        found = [r for passage in reader.read(item.question, item.passages) for r in passage]
+        features.append(combination_features(found, item.scores))
         labels.append(item.labels)
-        group.append(np.full(len(scores), number))
+        group.append(np.full(len(found), number))
     return np.concatenate(features), np.concatenate(labels), np.concatenate(group)
 
 
