@@ -187,10 +187,11 @@ class Reader:
         if not plan:
             return first_stage, {}
         results = self.span_reader.read(question, passages[:1])
-        if len(plan) > 1 and self.combine(plan, results, first_stage).max() < self.stop_score:
-            results += self.span_reader.read(question, passages[1:])
-        plan = plan[: len(results)]
         combined = self.combine(plan, results, first_stage)
+        if len(plan) > 1 and combined.max() < self.stop_score:
+            results += self.span_reader.read(question, passages[1:])
+            combined = self.combine(plan, results, first_stage)
+        plan = plan[: len(results)]
         scores = np.minimum(first_stage, np.nextafter(combined.min(initial=1.0), -np.inf))
         scores[np.concatenate(plan)] = combined
         # Spans come back in passage offsets; a passage starts where its first candidate does.
