@@ -5,13 +5,14 @@ the question's topic can outrank the next one, which holds the answer ("Which co
 with the flags?" -> "...its cosmonauts posing with the flags..." over "The photograph featured
 Oleg Artemyev, ..."). The reader is the bundled MiniLM fine-tuned by tools/train_reader.py, on
 training articles only (and SQuAD-shifts sets on other text), to mark answer spans. It reads
-the question with each passage that holds one of the first stage's best sentences; a
-sentence's reader score is its best span's score over the passage's "no answer" score. A tiny
-logistic model (qa/reader.json) joins that with the first stage's score and holds the abstain
-threshold; the best span is the answer's `span`. The passage of the first stage's best
-sentence is read first, and the others only when none of its sentences is already a confident
-answer (QA_READER_STOP). Shipped as an int8 ONNX file run by onnxruntime (no torch at run
-time). `QA_READER=off`, or a missing model file, keeps the first stage alone.
+the question with the first stage's best sentences, those of one passage together (the rest of
+that passage left out); a sentence's reader score is its best span's score over the passage's
+"no answer" score. A tiny logistic model (qa/reader.json) joins that with the first stage's
+score and holds the abstain threshold; the best span is the answer's `span`. The passage of
+the first stage's best sentence is read first, and the others only when none of its sentences
+is already a confident answer (QA_READER_STOP). Shipped as an int8 ONNX file run by
+onnxruntime (no torch at run time). `QA_READER=off`, or a missing model file, keeps the first
+stage alone.
 """
 
 from __future__ import annotations
@@ -31,15 +32,18 @@ from qa.ranker import Ranker, load_ranker
 
 MODEL_FILE = Path(__file__).with_name("reader.onnx")
 WEIGHTS_FILE = Path(__file__).with_name("reader.json")
-# The passages holding the first stage's TOP_N best sentences are read, at most MAX_PASSAGES
-# (QA_READER_PASSAGES): each adds 7-13 ms per question on 2 cores (make eval: 36 / 23 / 16 ms at
-# 4 / 2 / 1).
-TOP_N = 10
+# The first stage's READ_SENTENCES best sentences are read (QA_READER_SENTENCES), each with
+# those of them that share its passage, in at most MAX_PASSAGES passages (QA_READER_PASSAGES).
+# On training half B (1,500 questions, combination refitted each time) top-1 was 0.7807 /
+# 0.7827 / 0.7833 at 5 / 6 / 8 sentences and 0.7820 reading the 4 passages whole, for 58% /
+# 69% / 85% of the reader's CPU. On `make eval`'s 1,000 SQuAD questions, with QA_READER_STOP,
+# 6 sentences took 36% less CPU than whole passages at the same answer@1 (docs/benchmarks.md).
+READ_SENTENCES = config.env_int("QA_READER_SENTENCES", 6)
 MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
 # The other passages are not read when a sentence of the first one already scores this much
-# (combined): on training half B (1,500 questions) 30% stop there and top-1 loses none at 0.8;
-# 0.7 / 0.6 stop 45% / 57% and lose 4 / 3 (tools/train_reader.py early_stop_table).
-STOP_SCORE = config.env_float("QA_READER_STOP", 0.8)
+# (combined): on training half B (1,500 questions) 20% stop there and top-1 loses none at 0.9;
+# 0.8 / 0.7 stop 39% / 51% and lose 5 / 6 (tools/train_reader.py early_stop_table).
+STOP_SCORE = config.env_float("QA_READER_STOP", 0.9)
 MAX_TOKENS = 256
 MAX_SPAN_TOKENS = 30
 # A longer question is cut to this many characters (a word piece is at least one character),
@@ -133,16 +137,16 @@ def first_stage_logit(scores: np.ndarray) -> np.ndarray:
 
 
 def passages_to_read(groups: Sequence[int], first_stage: np.ndarray) -> list[np.ndarray]:
-    """Candidate indices per passage to read: the passages of the TOP_N best sentences, best
-    first, at most MAX_PASSAGES; `groups[i]` is candidate i's passage (chunk)."""
-    group_array = np.asarray(groups)
-    chosen: list[int] = []
-    for i in np.argsort(-first_stage, kind="stable")[:TOP_N]:
-        if group_array[i] not in chosen:
-            chosen.append(int(group_array[i]))
-        if len(chosen) == MAX_PASSAGES:
-            break
-    return [np.flatnonzero(group_array == g) for g in chosen]
+    """Candidate indices to read, per passage: the READ_SENTENCES best sentences grouped by
+    passage (chunk; `groups[i]` is candidate i's), in text order, the passage of the best
+    sentence first, at most MAX_PASSAGES passages. The other sentences of a passage are not
+    read: the reader's CPU goes to the likely answers, and fewer distractors cost no top-1."""
+    chosen: dict[int, list[int]] = {}
+    for i in np.argsort(-first_stage, kind="stable")[:READ_SENTENCES]:
+        group = int(groups[i])
+        if group in chosen or len(chosen) < MAX_PASSAGES:
+            chosen.setdefault(group, []).append(int(i))
+    return [np.array(sorted(members)) for members in chosen.values()]
 
 
 class SpanReader:

@@ -203,26 +203,43 @@ def test_onnx_agrees_with_the_torch_model() -> None:
         assert start.max() - start[int(np.argmax(got[0][:, 0]))] < 1.0
 
 
+def test_the_best_sentences_are_read_grouped_by_passage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(second_stage, "READ_SENTENCES", 4)
+    monkeypatch.setattr(second_stage, "MAX_PASSAGES", 2)
+    groups = [0, 0, 0, 1, 1, 2, 2, 2]
+    first_stage = np.array([0.1, 0.5, 0.9, 0.2, 0.3, 0.8, 0.1, 0.7])
+    # Best four: 2 (passage 0), 5 and 7 (passage 2), 1 (passage 0); in text order per passage,
+    # the best sentence's passage first.
+    plan = second_stage.passages_to_read(groups, first_stage)
+    assert [p.tolist() for p in plan] == [[1, 2], [5, 7]]
+    # A third passage is past MAX_PASSAGES: its sentence is skipped, not read.
+    first_stage[4] = 0.6
+    plan = second_stage.passages_to_read(groups, first_stage)
+    assert [p.tolist() for p in plan] == [[2], [5, 7]]
+
+
 @shipped
-def test_rescore_reads_whole_passages_and_keeps_the_rest_below() -> None:
+def test_rescore_reads_the_best_sentences_and_keeps_the_rest_below() -> None:
     text = (ARTICLES / EXAMPLES[0][0]).read_text(encoding="utf-8")
     bounds = split_sentences(text)[:20]
     sentences = [text[a:b] for a, b in bounds]
     groups = [i // 4 for i in range(len(bounds))]  # passages of four sentences
-    # A flat first stage: its ten best are the first ten, in passages 0, 1 and 2.
-    first_stage = np.full(len(sentences), 0.5)
+    # A falling first stage with the answer's sentence on top: the first stage's best are it
+    # and the first sentences.
+    first_stage = np.linspace(0.9, 0.1, len(sentences))
+    answer_at = next(i for i, s in enumerate(sentences) if EXAMPLES[0][2] in s)
+    first_stage[answer_at] = 0.95
     scores, spans = Reader(stop_score=1.0).rescore(
         EXAMPLES[0][1], sentences, [a for a, _ in bounds], groups, first_stage
     )
-    read = list(range(12))
+    read = [answer_at, *range(second_stage.READ_SENTENCES - 1)]
     unread = [i for i in range(len(sentences)) if i not in read]
     assert np.all((scores[read] > 0) & (scores[read] < 1))
     assert np.all(scores[unread] < scores[read].min())
     assert spans and set(spans) <= set(read)
     for i, (a, b) in spans.items():
         assert bounds[i][0] <= a < b <= bounds[i][1]
-    best = int(np.argmax(scores))
-    assert EXAMPLES[0][2] in sentences[best]
+    assert int(np.argmax(scores)) == answer_at
 
 
 @shipped
@@ -242,7 +259,7 @@ def test_a_confident_first_passage_is_read_alone() -> None:
     alone, _ = Reader(stop_score=full[answer_at]).rescore(
         EXAMPLES[0][1], sentences, starts, groups, first_stage
     )
-    passage = [i for i in range(len(bounds)) if groups[i] == groups[answer_at]]
+    passage = [answer_at]  # its passage's other sentences are not among the best
     others = [i for i in range(len(bounds)) if i not in passage]
     # Only the answer's passage was read: its scores are the full reading's, the rest below.
     assert np.allclose(alone[passage], full[passage])
