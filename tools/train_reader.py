@@ -2,8 +2,10 @@
 
 Training articles only (tools/squad_eval.py never evaluates on them), in the same two halves as
 tools/train_ranker.py. Half A trains the reader on exactly what it reads at run time: for each
-question, the passages holding the first stage's best sentences in its own index, the answer
-marked where a gold answer string occurs inside one sentence, "no answer" ([CLS]) elsewhere.
+question, the first stage's best sentences in its own index, grouped by passage
+(qa.reader.plan_reading), the answer marked where a gold answer string occurs inside one
+sentence, "no answer" ([CLS]) elsewhere. The shipped model was fine-tuned when the reader still
+read those passages whole (QA_READER_SENTENCES came later, with `--combination`).
 The reader also learns from two SQuAD-format sets on other text (new Wikipedia articles, New York
 Times articles; tools/squad_eval.py SHIFTS_MEMBERS), SHIFTED_QUESTIONS of each, each with the
 chunk of its paragraph that holds the answer and (SHIFTED_NEGATIVE_SHARE of them: all, as
