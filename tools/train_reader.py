@@ -481,7 +481,7 @@ def write_combination(
     first_stage_right = [bool(item.labels[np.argmax(item.scores)]) for item in answerable]
     summary = {
         **summary,
-        **({"total_seconds": round(time.perf_counter() - started)} if started else {}),
+        **({"total_seconds": round(time.perf_counter() - started)} if started is not None else {}),
         "half_b_first_stage_top1": round(float(np.mean(first_stage_right)), 4),
         "half_b_read_top1": round(float(right.mean()), 4),
         "half_b_answer@1_at_threshold": round(float((right & (scores >= threshold)).mean()), 4),
