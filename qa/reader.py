@@ -136,13 +136,15 @@ def first_stage_logit(scores: np.ndarray) -> np.ndarray:
     return np.log(clipped / (1 - clipped))
 
 
-def passages_to_read(groups: Sequence[int], first_stage: np.ndarray) -> list[np.ndarray]:
-    """Candidate indices to read, per passage: the READ_SENTENCES best sentences grouped by
-    passage (chunk; `groups[i]` is candidate i's), in text order, the passage of the best
-    sentence first, at most MAX_PASSAGES passages. The other sentences of a passage are not
-    read: the reader's CPU goes to the likely answers, and fewer distractors cost no top-1."""
+def passages_to_read(
+    groups: Sequence[int], first_stage: np.ndarray, sentences: int | None = None
+) -> list[np.ndarray]:
+    """Candidate indices to read, per passage: the `sentences` (READ_SENTENCES) best sentences
+    grouped by passage (chunk; `groups[i]` is candidate i's), in text order, the passage of the
+    best sentence first, at most MAX_PASSAGES passages. The other sentences of a passage are
+    not read: the reader's CPU goes to the likely answers, and fewer distractors cost no top-1."""
     chosen: dict[int, list[int]] = {}
-    for i in np.argsort(-first_stage, kind="stable")[:READ_SENTENCES]:
+    for i in np.argsort(-first_stage, kind="stable")[: sentences or READ_SENTENCES]:
         group = int(groups[i])
         if group in chosen or len(chosen) < MAX_PASSAGES:
             chosen.setdefault(group, []).append(int(i))
@@ -231,7 +233,14 @@ def plan_reading(
 ) -> tuple[list[np.ndarray], list[Passage]]:
     """Which candidates are read, passage by passage, and those passages' texts."""
     plan = passages_to_read(groups, first_stage)
-    return plan, [passage_of([texts[i] for i in m], [starts[i] for i in m]) for m in plan]
+    return plan, passages_in(plan, texts, starts)
+
+
+def passages_in(
+    plan: Sequence[np.ndarray], texts: Sequence[str], starts: Sequence[int]
+) -> list[Passage]:
+    """The passages of a plan, each from its candidates' texts and article offsets."""
+    return [passage_of([texts[i] for i in m], [starts[i] for i in m]) for m in plan]
 
 
 def passage_of(texts: Sequence[str], starts: Sequence[int]) -> Passage:

@@ -218,6 +218,19 @@ def test_the_best_sentences_are_read_grouped_by_passage(monkeypatch: pytest.Monk
     assert [p.tolist() for p in plan] == [[2], [5, 7]]
 
 
+def test_the_reader_is_fine_tuned_on_whole_passages(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools import train_reader
+
+    monkeypatch.setattr(second_stage, "MAX_PASSAGES", 2)
+    monkeypatch.setattr(train_reader, "TUNE_SENTENCES", 2)
+    groups = [0, 0, 0, 1, 1, 2, 2, 2]
+    first_stage = np.array([0.1, 0.5, 0.7, 0.2, 0.6, 0.9, 0.1, 0.3])
+    # The two best sentences (5, then 2) bring their passages whole; passage 1 (sentence 4,
+    # third best) is past TUNE_SENTENCES.
+    plan = train_reader.tuning_plan(groups, first_stage)
+    assert [p.tolist() for p in plan] == [[5, 6, 7], [0, 1, 2]]
+
+
 @shipped
 def test_rescore_reads_the_best_sentences_and_keeps_the_rest_below() -> None:
     text = (ARTICLES / EXAMPLES[0][0]).read_text(encoding="utf-8")
