@@ -41,8 +41,8 @@ WEIGHTS_FILE = Path(__file__).with_name("reader.json")
 READ_SENTENCES = config.env_int("QA_READER_SENTENCES", 6)
 MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
 # The other passages are not read when a sentence of the first one already scores this much
-# (combined): on training half B (1,500 questions) 20% stop there and top-1 loses none at 0.9;
-# 0.8 / 0.7 stop 39% / 51% and lose 5 / 6 (tools/train_reader.py early_stop_table).
+# (combined): on training half B (1,500 questions) 21% stop there and top-1 loses none at 0.9;
+# 0.8 / 0.7 stop 40% / 52% and lose 4 / 5 (tools/train_reader.py early_stop_table).
 STOP_SCORE = config.env_float("QA_READER_STOP", 0.9)
 MAX_TOKENS = 256
 MAX_SPAN_TOKENS = 30

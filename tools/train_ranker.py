@@ -35,8 +35,9 @@ from tools.squad_eval import (
 )
 
 SEED = 20240602
-# The shipped ranker and reader were fitted on the sentences of the top 8 passages (answering
-# weighs more, qa.select.PASSAGES_FOR_SENTENCES); kept so `make train` reproduces them.
+# The shipped ranker and the reader's fine-tuning data come from the sentences of the top 8
+# passages (answering weighs more, qa.select.PASSAGES_FOR_SENTENCES); kept so `make train`
+# reproduces them. The reader's combination is fitted on what answering weighs.
 TRAINING_PASSAGES = 8
 # Questions asked of the other half, per half: enough to place the threshold.
 UNANSWERABLE_PER_HALF = 1000

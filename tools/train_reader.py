@@ -12,10 +12,12 @@ chunk of its paragraph that holds the answer and (SHIFTED_NEGATIVE_SHARE of them
 shipped) another chunk of its article as "no answer".
 Half B, which the reader never saw, fits the combination of its sentence score with the first
 stage's score and the abstain threshold: its questions asked of its own index, and some asked
-of half A's index, where their article is missing. Seeded; writes qa/reader.onnx and
-qa/reader.json, then prints what reading only the first passage when it is confident
-(QA_READER_STOP) saves and costs on half B; `--stop-table` prints just that, for the shipped
-files, and `--combination` refits only qa/reader.json for the shipped qa/reader.onnx.
+of half A's index, where their article is missing, each read exactly as answering reads it
+(the sentences of qa.select.PASSAGES_FOR_SENTENCES passages, qa.reader.plan_reading).
+Seeded; writes qa/reader.onnx and qa/reader.json, then prints what reading only the first
+passage when it is confident (QA_READER_STOP) saves and costs on half B; `--stop-table` prints
+just that, for the shipped files, and `--combination` refits only qa/reader.json for the
+shipped qa/reader.onnx.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from qa.reader import (
     tokenizer,
 )
 from qa.retrieve import hybrid_search
-from qa.select import candidates, ranker
+from qa.select import PASSAGES_FOR_SENTENCES, candidates, ranker
 from tools.squad_eval import (
     CACHE,
     NEW_WIKI,
@@ -130,7 +132,7 @@ def readings(
         list(zip(questions, vectors, strict=True)), desc=label, unit="q", mininterval=10
     ):
         hits = hybrid_search(snapshot, vector, gold.question)
-        hits = hits[:TRAINING_PASSAGES]
+        hits = hits[: TRAINING_PASSAGES if whole else PASSAGES_FOR_SENTENCES]
         docs = {snapshot.chunk_doc[h.position] for h in hits}
         texts = {d: row.text for d, row in snapshot.documents(docs).items()}
         found = candidates(snapshot, gold.question, vector, hits, texts)
