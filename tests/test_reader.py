@@ -203,18 +203,21 @@ def test_onnx_agrees_with_the_torch_model() -> None:
         assert start.max() - start[int(np.argmax(got[0][:, 0]))] < 1.0
 
 
+# The passage (chunk) of each of eight candidate sentences, for the reading-plan tests.
+GROUPS = [0, 0, 0, 1, 1, 2, 2, 2]
+
+
 def test_the_best_sentences_are_read_grouped_by_passage(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(second_stage, "READ_SENTENCES", 4)
     monkeypatch.setattr(second_stage, "MAX_PASSAGES", 2)
-    groups = [0, 0, 0, 1, 1, 2, 2, 2]
     first_stage = np.array([0.1, 0.5, 0.9, 0.2, 0.3, 0.8, 0.1, 0.7])
     # Best four: 2 (passage 0), 5 and 7 (passage 2), 1 (passage 0); in text order per passage,
     # the best sentence's passage first.
-    plan = second_stage.passages_to_read(groups, first_stage)
+    plan = second_stage.passages_to_read(GROUPS, first_stage)
     assert [p.tolist() for p in plan] == [[1, 2], [5, 7]]
     # A third passage is past MAX_PASSAGES: its sentence is skipped, not read.
     first_stage[4] = 0.6
-    plan = second_stage.passages_to_read(groups, first_stage)
+    plan = second_stage.passages_to_read(GROUPS, first_stage)
     assert [p.tolist() for p in plan] == [[2], [5, 7]]
 
 
@@ -223,11 +226,10 @@ def test_the_reader_is_fine_tuned_on_whole_passages(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(second_stage, "MAX_PASSAGES", 2)
     monkeypatch.setattr(train_reader, "TUNE_SENTENCES", 2)
-    groups = [0, 0, 0, 1, 1, 2, 2, 2]
     first_stage = np.array([0.1, 0.5, 0.7, 0.2, 0.6, 0.9, 0.1, 0.3])
     # The two best sentences (5, then 2) bring their passages whole; passage 1 (sentence 4,
     # third best) is past TUNE_SENTENCES.
-    plan = train_reader.tuning_plan(groups, first_stage)
+    plan = train_reader.tuning_plan(GROUPS, first_stage)
     assert [p.tolist() for p in plan] == [[5, 6, 7], [0, 1, 2]]
 
 
