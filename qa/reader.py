@@ -50,6 +50,9 @@ MAX_SPAN_TOKENS = 30
 # so the passage always keeps room among MAX_TOKENS.
 MAX_QUESTION_CHARS = 200
 COMBINED = ("reader", "first_stage")
+# A sentence without one of these at its end (a headline) gets a full stop in the gap after it,
+# so the reader does not read it as one sentence with the next.
+SENTENCE_ENDS = (".", "!", "?", ":", ";", '"', "'", "\u201d", "\u2019", ")")
 # The reader score of a sentence cut off by MAX_TOKENS; scores are clipped to +-30.
 NOT_READ = -30.0
 
@@ -244,12 +247,16 @@ def passages_in(
 
 
 def passage_of(texts: Sequence[str], starts: Sequence[int]) -> Passage:
-    """One passage from its sentences, in text order; the gaps between them become spaces."""
+    """One passage from its sentences, in text order; the gaps between them become spaces
+    (a full stop first after a sentence without an end, SENTENCE_ENDS)."""
     base = starts[0]
     length = max(s + len(t) for s, t in zip(starts, texts, strict=True)) - base
     chars = [" "] * length
     for text, start in zip(texts, starts, strict=True):
         chars[start - base : start - base + len(text)] = text
+        end = start - base + len(text)
+        if end < length and chars[end] == " " and not text.rstrip().endswith(SENTENCE_ENDS):
+            chars[end] = "."
     return Passage(
         "".join(chars),
         tuple((s - base, s - base + len(t)) for s, t in zip(starts, texts, strict=True)),

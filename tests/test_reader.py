@@ -61,6 +61,17 @@ def test_passage_of_keeps_offsets_and_fills_gaps() -> None:
     assert [passage.text[a:b] for a, b in passage.sentences] == ["One two.", "Three four."]
 
 
+def test_a_headline_read_with_the_next_sentence_ends_with_a_full_stop() -> None:
+    """Without it the reader reads "... talks in Vladivostok North Korean leader ..." as one."""
+    passage = passage_of(["Talks in Vladivostok", "Kim will travel.", "Then home"], [0, 21, 38])
+    assert passage.text == "Talks in Vladivostok.Kim will travel. Then home"
+    assert [passage.text[a:b] for a, b in passage.sentences] == [
+        "Talks in Vladivostok",
+        "Kim will travel.",
+        "Then home",
+    ]
+
+
 def test_best_span_stays_inside_one_sentence_and_is_short() -> None:
     passage = passage_of(["Kyiv is the capital.", "Lviv lies in the west."], [0, 21])
     (encoding,) = encode(tokenizer(), [("Where is Lviv?", passage.text)])
