@@ -7,10 +7,11 @@ Oleg Artemyev, ..."). The reader is the bundled MiniLM fine-tuned by tools/train
 training articles only (and SQuAD-shifts sets on other text), to mark answer spans. It reads
 the question with the first stage's best sentences, those of one passage together (the rest of
 that passage left out); a sentence's reader score is its best span's score over the passage's
-"no answer" score. A tiny logistic model (qa/reader.json) joins that with the first stage's
-score and holds the abstain threshold; the best span is the answer's `span`. The passage of
-the first stage's best sentence is read first, and the others only when none of its sentences
-is already a confident answer (QA_READER_STOP). Shipped as an int8 ONNX file run by
+"no answer" score. A tiny logistic model (qa/reader.json), fitted to put a question's right
+sentence first, joins that with the first stage's score and holds the abstain threshold; the
+best span is the answer's `span`. The passage of the first stage's best sentence is read
+first, and the others only when none of its sentences is already a confident answer
+(QA_READER_STOP). Shipped as an int8 ONNX file run by
 onnxruntime (no torch at run time). `QA_READER=off`, or a missing model file, keeps the first
 stage alone.
 """
@@ -41,8 +42,8 @@ WEIGHTS_FILE = Path(__file__).with_name("reader.json")
 READ_SENTENCES = config.env_int("QA_READER_SENTENCES", 6)
 MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
 # The other passages are not read when a sentence of the first one already scores this much
-# (combined): on training half B (1,500 questions) 21% stop there and top-1 loses none at 0.9;
-# 0.8 / 0.7 stop 40% / 52% and lose 4 / 5 (tools/train_reader.py early_stop_table).
+# (combined): on training half B (1,500 questions) 16% stop there and top-1 loses none at 0.9;
+# 0.8 / 0.7 stop 36% / 49% and lose 1 / 4 (tools/train_reader.py early_stop_table).
 STOP_SCORE = config.env_float("QA_READER_STOP", 0.9)
 MAX_TOKENS = 256
 MAX_SPAN_TOKENS = 30

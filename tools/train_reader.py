@@ -347,13 +347,39 @@ def combination_data(reader: SpanReader, items: Sequence[Reading]) -> tuple[np.n
     return np.concatenate(features), np.concatenate(labels), np.concatenate(group)
 
 
-def fit_combination(features: np.ndarray, labels: np.ndarray) -> Ranker:
+def fit_combination(features: np.ndarray, labels: np.ndarray, group: np.ndarray) -> Ranker:
+    """Weights that put a question's right sentence first (a softmax over its read sentences,
+    for the questions with one), scaled to probabilities by a logistic fit on all sentences.
+    A logistic fit alone weighs the reader less than ranking wants: on half B (cross-fitted)
+    top-1 was 0.7893 and answer@1 at the threshold 0.7667, against 0.7960 and 0.7740 so."""
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp
     from sklearn.linear_model import LogisticRegression
 
     mean = features.mean(axis=0)
     scale = np.maximum(features.std(axis=0), 1e-6)
-    model = LogisticRegression(max_iter=2000).fit((features - mean) / scale, labels)
-    return Ranker(COMBINED, mean, scale, ((model.coef_.T, model.intercept_),), 0.0)
+    x = (features - mean) / scale
+    questions = [
+        rows
+        for rows in np.split(np.arange(len(group)), np.flatnonzero(np.diff(group)) + 1)
+        if labels[rows].any()
+    ]
+
+    def loss(weights: np.ndarray) -> tuple[float, np.ndarray]:
+        """Mean negative log-probability of the right sentences, and its gradient."""
+        total, gradient = 0.0, np.zeros_like(weights)
+        for rows in questions:
+            scores, right = x[rows] @ weights, labels[rows]
+            everyone, chosen = logsumexp(scores), logsumexp(scores[right])
+            total += everyone - chosen
+            gradient += x[rows].T @ np.exp(scores - everyone)
+            gradient -= x[rows][right].T @ np.exp(scores[right] - chosen)
+        return total / len(questions), gradient / len(questions)
+
+    weights = minimize(loss, np.ones(x.shape[1]), jac=True, method="L-BFGS-B").x
+    scaled = LogisticRegression().fit((x @ weights)[:, None], labels)
+    layer = (weights[:, None] * scaled.coef_[0, 0], scaled.intercept_)
+    return Ranker(COMBINED, mean, scale, (layer,), 0.0)
 
 
 def cross_fitted_threshold(
@@ -363,7 +389,8 @@ def cross_fitted_threshold(
     those held-out top scores, whether they were right, and the unanswerable top scores."""
     held_scores, held_right, held_none = [], [], []
     for fold in (0, 1):
-        model = fit_combination(x[group % 2 != fold], y[group % 2 != fold])
+        train = group % 2 != fold
+        model = fit_combination(x[train], y[train], group[train])
         keep = group % 2 == fold
         scores, right = top_choices(model, Dataset(x[keep], y[keep], group[keep] // 2))[:2]
         held_scores.append(scores)
@@ -506,7 +533,7 @@ def write_combination(
     x, y, group = combination_data(reader, answerable)
     x_none, _, group_none = combination_data(reader, removed)
     threshold, scores, right, none_scores = cross_fitted_threshold(x, y, group, x_none, group_none)
-    final = fit_combination(x, y)
+    final = fit_combination(x, y, group)
     final = Ranker(final.features, final.mean, final.scale, final.layers, threshold)
     first_stage_right = [bool(item.labels[np.argmax(item.scores)]) for item in answerable]
     summary = {
