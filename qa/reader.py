@@ -11,9 +11,8 @@ that passage left out); a sentence's reader score is its best span's score over 
 sentence first, joins that with the first stage's score and holds the abstain threshold; the
 best span is the answer's `span`. The passage of the first stage's best sentence is read
 first, and the others only when none of its sentences is already a confident answer
-(QA_READER_STOP). Shipped as an int8 ONNX file run by
-onnxruntime (no torch at run time). `QA_READER=off`, or a missing model file, keeps the first
-stage alone.
+(QA_READER_STOP). Shipped as an int8 ONNX file run by onnxruntime (no torch at run time).
+`QA_READER=off`, or a missing model file, keeps the first stage alone.
 """
 
 from __future__ import annotations

@@ -96,6 +96,7 @@ def extract(
 
 
 def fit(data: Dataset) -> Ranker:
+    """The sentence ranker: linear over qa.select.FEATURES, fitted to rank (fit_listwise)."""
     return fit_listwise(FEATURES, data.features, data.labels, data.group, L2)
 
 
