@@ -34,18 +34,20 @@ MODEL_FILE = Path(__file__).with_name("reader.onnx")
 WEIGHTS_FILE = Path(__file__).with_name("reader.json")
 # The first stage's READ_SENTENCES best sentences are read (QA_READER_SENTENCES), each with
 # those of them that share its passage, in at most MAX_PASSAGES passages (QA_READER_PASSAGES).
-# On training half B (1,500 questions, combination refitted each time) top-1 was 0.7807 /
-# 0.7827 / 0.7833 at 5 / 6 / 8 sentences and 0.7820 reading the 4 passages whole, for 58% /
-# 69% / 85% of the reader's CPU. On `make eval`'s 1,000 SQuAD questions, with QA_READER_STOP,
-# 6 sentences took 36% less CPU than whole passages at the same answer@1 (docs/benchmarks.md).
-READ_SENTENCES = config.env_int("QA_READER_SENTENCES", 6)
+# With the ranker fitted to rank, on training half B (1,500 questions, combination refitted
+# each time) top-1 was 0.7953 / 0.7947 / 0.8033 and answer@1 at the threshold 0.776 / 0.773 /
+# 0.784 at 4 / 6 / 8 sentences; on `make eval`, 8 against 6: answer@1 0.736 against 0.732,
+# citation@1 0.877 against 0.865 (docs/benchmarks.md). Reading the 4 passages whole gave no
+# better top-1 for more CPU (before that ranker: 0.7820 whole, 0.7833 at 8 sentences; 6 took
+# 36% less CPU per question than whole passages on `make eval`).
+READ_SENTENCES = config.env_int("QA_READER_SENTENCES", 8)
 MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
 # The other passages are not read when a sentence of the first one already scores this much
 # (combined), the lowest score that loses no top-1 on training half B (1,500 questions,
-# tools/train_reader.py early_stop_table): 62% stop there, 1.92 passages read per question
-# instead of 3.44. On `make eval`, 0.5 against 0.9: 56 against 81 ms per question, answer@1
-# 0.732 against 0.734 (docs/benchmarks.md).
-STOP_SCORE = config.env_float("QA_READER_STOP", 0.5)
+# tools/train_reader.py early_stop_table): half stop there, 2.44 passages read per question
+# instead of 3.86 (0.5 stops 62% and loses one). With 6 sentences, on `make eval`, stopping at
+# 0.5 against 0.9 took 56 against 81 ms per question for answer@1 0.732 against 0.734.
+STOP_SCORE = config.env_float("QA_READER_STOP", 0.6)
 MAX_TOKENS = 256
 MAX_SPAN_TOKENS = 30
 # A longer question is cut to this many characters (a word piece is at least one character),
