@@ -34,19 +34,22 @@ MODEL_FILE = Path(__file__).with_name("reader.onnx")
 WEIGHTS_FILE = Path(__file__).with_name("reader.json")
 # The first stage's READ_SENTENCES best sentences are read (QA_READER_SENTENCES), each with
 # those of them that share its passage, in at most MAX_PASSAGES passages (QA_READER_PASSAGES).
-# With the ranker fitted to rank, on training half B (1,500 questions, combination refitted
-# each time) top-1 was 0.7953 / 0.7947 / 0.8033 and answer@1 at the threshold 0.776 / 0.773 /
-# 0.784 at 4 / 6 / 8 sentences; on `make eval`, 8 against 6: answer@1 0.736 against 0.732,
-# citation@1 0.877 against 0.865 (docs/benchmarks.md). Reading the 4 passages whole gave no
-# better top-1 for more CPU (before that ranker: 0.7820 whole, 0.7833 at 8 sentences; 6 took
-# 36% less CPU per question than whole passages on `make eval`).
+# With the ranker fitted to rank and the reader before, on training half B (1,500 questions,
+# combination refitted each time) top-1 was 0.7953 / 0.7947 / 0.8033 and answer@1 at the
+# threshold 0.776 / 0.773 / 0.784 at 4 / 6 / 8 sentences; on `make eval`, 8 against 6: 0.736
+# against 0.732, citation@1 0.877 against 0.865 (docs/benchmarks.md). Reading the 4 passages
+# whole gave no better top-1 for more CPU (before that ranker: 0.7820 whole, 0.7833 at 8
+# sentences; 6 took 36% less CPU per question than whole passages on `make eval`). With the
+# shipped reader, 10
+# against 8: 0.7960 / 0.781 against 0.7953 / 0.778, for 3% more passages read (2026-12-04).
 READ_SENTENCES = config.env_int("QA_READER_SENTENCES", 8)
 MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
 # The other passages are not read when a sentence of the first one already scores this much
 # (combined), the lowest score that loses no top-1 on training half B (1,500 questions,
-# tools/train_reader.py early_stop_table): half stop there, 2.44 passages read per question
-# instead of 3.86 (0.5 stops 62% and loses one). With 6 sentences, on `make eval`, stopping at
-# 0.5 against 0.9 took 56 against 81 ms per question for answer@1 0.732 against 0.734.
+# tools/train_reader.py early_stop_table): with the shipped reader 51% stop there, 2.39
+# passages read per question instead of 3.86 (0.5 stops 61% and loses three). With 6
+# sentences and the reader before, on `make eval`, stopping at 0.5 against 0.9 took 56 against
+# 81 ms per question for answer@1 0.732 against 0.734.
 STOP_SCORE = config.env_float("QA_READER_STOP", 0.6)
 MAX_TOKENS = 256
 MAX_SPAN_TOKENS = 30
