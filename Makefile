@@ -55,8 +55,8 @@ eval: install
 # Refits qa/ranker_weights.json, then fine-tunes the span reader (qa/reader.onnx, .json), on
 # the training articles only (seeded; about 1 + 28.5 min, just under 30, on the 2-core Intel
 # Xeon it was built on, in bfloat16 on its AMX tiles at 0.74 s per batch; a processor without
-# AMX runs float32, 1.6 s per batch on that Xeon and 2.8 on an AVX2-only AMD EPYC, so about
-# 60 or 105 min there).
+# AMX runs float32, 1.6 s per batch on that Xeon and 1.9 on an AVX2-only AMD EPYC, so about
+# 60 or 78 min there: 73 min for the reader step on that EPYC, 2026-12-04).
 train: install
 	$(BIN)/python -m tools.train_ranker
 	$(BIN)/python -m tools.train_reader
