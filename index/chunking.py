@@ -6,6 +6,7 @@ the article text, so a quote can always be verified against its source.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import zlib
@@ -84,8 +85,46 @@ def _segments(text: str, start: int) -> Iterator[tuple[int, str]]:
         yield offset, rest
 
 
+# The longest quote an answer gives, in words (split on whitespace). A longer sentence is cut
+# into clauses: on `make eval`'s 1,000 SQuAD questions, 24 had their answer only in sentences
+# of 61-114 words, which no answer could quote whole.
+MAX_SENTENCE_WORDS = 60
+# Where a long sentence is cut, best first: after a semicolon; after a comma, colon or dash.
+_CLAUSE_ENDS = (
+    re.compile(r"(;)\s+"),
+    re.compile(r"([,:]|\s[\u2013\u2014-]|[\u2013\u2014])\s+"),
+)
+_MIN_CLAUSE_WORDS = 5
+
+
+def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """text[start:end] if it is at most MAX_SENTENCE_WORDS words, else its clauses: cut in two at
+    the best kind of clause end (_CLAUSE_ENDS) nearest its middle, each half again so; without
+    one, at the middle word."""
+    words = [m.start() for m in re.finditer(r"\S+", text[start:end])]
+    if len(words) <= MAX_SENTENCE_WORDS:
+        return [(start, end)]
+    middle = len(words) / 2
+    for pattern in _CLAUSE_ENDS:
+        cuts = [
+            (abs(before - middle), m.end(1), m.end())
+            for m in pattern.finditer(text, start, end)
+            if _MIN_CLAUSE_WORDS
+            <= (before := bisect.bisect_left(words, m.end() - start))
+            <= len(words) - _MIN_CLAUSE_WORDS
+        ]
+        if cuts:
+            _, left_end, right_start = min(cuts)
+            break
+    else:
+        right_start = start + words[len(words) // 2]
+        left_end = len(text[:right_start].rstrip())
+    return _clauses(text, start, left_end) + _clauses(text, right_start, end)
+
+
 def split_sentences(text: str, start: int = 0) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of text[start:], trimmed, never spanning a line break."""
+    """(start, end) of each sentence of text[start:], trimmed, never spanning a line break; one
+    longer than MAX_SENTENCE_WORDS comes as clauses (_clauses)."""
     spans: list[tuple[int, int]] = []
     for offset, line_text in _segments(text, start):
         cursor = 0
@@ -98,9 +137,9 @@ def split_sentences(text: str, start: int = 0) -> list[tuple[int, int]]:
                 rest = line_text[cursor:].strip()
                 if rest:
                     found = line_text.index(rest, cursor)
-                    spans.append((offset + found, offset + found + len(rest)))
+                    spans.extend(_clauses(text, offset + found, offset + found + len(rest)))
                 break
-            spans.append((offset + found, offset + found + len(stripped)))
+            spans.extend(_clauses(text, offset + found, offset + found + len(stripped)))
             cursor = found + len(stripped)
     return spans
 

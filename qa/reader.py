@@ -58,8 +58,9 @@ MAX_SPAN_TOKENS = 30
 MAX_QUESTION_CHARS = 200
 COMBINED = ("reader", "first_stage")
 # A sentence without one of these at its end (a headline) gets a full stop in the gap after it,
-# so the reader does not read it as one sentence with the next.
-SENTENCE_ENDS = (".", "!", "?", ":", ";", '"', "'", "\u201d", "\u2019", ")")
+# so the reader does not read it as one sentence with the next. A clause of a long sentence
+# (index.chunking.MAX_SENTENCE_WORDS) has one: a semicolon, comma, colon or dash.
+SENTENCE_ENDS = tuple(".!?:;,)\"'-\u2013\u2014\u201d\u2019")
 # The reader score of a sentence cut off by MAX_TOKENS; scores are clipped to +-30.
 NOT_READ = -30.0
 

@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from index.chunking import MAX_SENTENCE_WORDS
 from index.store import IndexSnapshot
 from index.vectors import tokenize_query
 from qa import reader as second_stage
@@ -29,7 +30,6 @@ from qa.retrieve import PassageHit
 # (tools/train_ranker.py TRAINING_PASSAGES); answering weighs 16, measured on training half B:
 # recall@5 0.928 -> 0.935, answer@1 0.695 -> 0.703, 2-5% more CPU per question.
 PASSAGES_FOR_SENTENCES = 16
-MAX_ANSWER_WORDS = 60
 
 FEATURES = (
     "sentence",
@@ -277,7 +277,7 @@ def _window(vectors: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.nd
 def _not_an_answer(text: str) -> bool:
     """Too short to answer, too long to quote, or itself a question."""
     words = len(text.split())
-    return words < 4 or words > MAX_ANSWER_WORDS or text.rstrip("”\"’' ").endswith("?")
+    return words < 4 or words > MAX_SENTENCE_WORDS or text.rstrip("”\"’' ").endswith("?")
 
 
 def _nearest_span(

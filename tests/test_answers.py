@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from index.chunking import MAX_SENTENCE_WORDS
+from index.embedder import Embedder
+from index.ingest import ingest_paths
 from qa.engine import BadQuestion, Engine
 from qa.models import AskResponse
 from tests.conftest import ROOT
@@ -96,3 +99,28 @@ def test_bad_questions_are_refused_clearly(engine: Engine, question: str) -> Non
 def test_since_after_until_is_refused(engine: Engine) -> None:
     with pytest.raises(BadQuestion, match="after"):
         engine.ask("Where is Baikonur?", since="2023-01-01", until="2022-01-01")
+
+
+def test_a_run_on_sentence_is_quoted_by_its_clause(tmp_path: Path, embedder: Embedder) -> None:
+    """A sentence over MAX_SENTENCE_WORDS words still answers, with the clause that holds the
+    answer, short enough to quote and at its offsets."""
+    article = tmp_path / "port.txt"
+    article.write_text(
+        " date 2023-03-01 Izmail grain terminal to reopen\n"
+        "The port authority said on Tuesday that the grain terminal in Izmail, which had been "
+        "damaged by drones twice during the summer and had stood idle for most of the autumn "
+        "while engineers from three countries inspected the cranes, the berths and the rail "
+        "sidings that feed them, would reopen to ships on March 14, and that the first vessel to "
+        "dock there would carry 30,000 tonnes of wheat bound for Egypt, according to a statement "
+        "posted on the authority's website late in the evening.\n",
+        encoding="utf-8",
+    )
+    long_sentence = article.read_text(encoding="utf-8").splitlines()[1]
+    assert len(long_sentence.split()) > MAX_SENTENCE_WORDS
+    ingest_paths([article], tmp_path / "index", embedder, progress=False)
+    response = Engine(tmp_path / "index", embedder).ask("How much wheat will the first vessel carry?")
+    assert response.answer is not None
+    assert "30,000 tonnes" in response.answer.text
+    assert len(response.answer.text.split()) <= MAX_SENTENCE_WORDS
+    assert response.answer.text in long_sentence
+    assert_verifiable(response)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from index.articles import Article, decode, parse_file
-from index.chunking import DuplicateFilter, chunk_article, split_sentences
+from index.chunking import MAX_SENTENCE_WORDS, DuplicateFilter, chunk_article, split_sentences
 
 # Text shaped like articles (words, abbreviations, quotes, line breaks) mixed with arbitrary
 # Unicode: odd whitespace, combining marks, right-to-left scripts, astral characters.
@@ -28,6 +28,8 @@ WORDS = st.sampled_from(
         "3.5",
         "Mr.",
         "end.",
+        "clause,",
+        "so;",
         "Why?",
         "Now!",
         "...",
@@ -61,6 +63,7 @@ def words(text: str) -> str:
 @given(text=ANY_TEXT, start=st.integers(min_value=0, max_value=50))
 @example(text="A long line, cut before segmenting. " * 200, start=0)
 @example(text="x" * 5000 + " tail", start=3)
+@example(text="word, " * 70 + "and so on; " * 30 + "word " * 200, start=0)
 def test_sentences_are_trimmed_single_line_spans_that_cover_the_text(text: str, start: int) -> None:
     start = min(start, len(text))
     spans = split_sentences(text, start)
@@ -69,6 +72,7 @@ def test_sentences_are_trimmed_single_line_spans_that_cover_the_text(text: str, 
         assert previous_end <= begin < end <= len(text)
         sentence = text[begin:end]
         assert sentence == sentence.strip() and "\n" not in sentence
+        assert len(sentence.split()) <= MAX_SENTENCE_WORDS  # every sentence can be quoted whole
         previous_end = end
     covered = "".join(text[begin:end] for begin, end in spans)
     assert "".join(covered.split()) == "".join(text[start:].split())  # no word is lost
