@@ -118,7 +118,8 @@ def test_a_run_on_sentence_is_quoted_by_its_clause(tmp_path: Path, embedder: Emb
     long_sentence = article.read_text(encoding="utf-8").splitlines()[1]
     assert len(long_sentence.split()) > MAX_SENTENCE_WORDS
     ingest_paths([article], tmp_path / "index", embedder, progress=False)
-    response = Engine(tmp_path / "index", embedder).ask("How much wheat will the first vessel carry?")
+    engine = Engine(tmp_path / "index", embedder)
+    response = engine.ask("How much wheat will the first vessel carry?")
     assert response.answer is not None
     assert "30,000 tonnes" in response.answer.text
     assert len(response.answer.text.split()) <= MAX_SENTENCE_WORDS
