@@ -85,9 +85,9 @@ def _segments(text: str, start: int) -> Iterator[tuple[int, str]]:
         yield offset, rest
 
 
-# The longest quote an answer gives, in words (split on whitespace). A longer sentence is cut
-# into clauses: on `make eval`'s 1,000 SQuAD questions, 24 had their answer only in sentences
-# of 61-114 words, which no answer could quote whole.
+# The longest quote an answer gives, in words (split on whitespace), as qa.evaluate counts it.
+# A longer sentence is cut into clauses: on `make eval`'s 1,000 SQuAD questions, 24 had their
+# answer only in sentences of 61-114 words, too long a quote to count as answered.
 MAX_SENTENCE_WORDS = 60
 # Where a long sentence is cut, best first: after a semicolon; after a comma, colon or dash.
 _CLAUSE_ENDS = (
