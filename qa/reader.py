@@ -40,8 +40,8 @@ WEIGHTS_FILE = Path(__file__).with_name("reader.json")
 # against 0.732, citation@1 0.877 against 0.865 (docs/benchmarks.md). Reading the 4 passages
 # whole gave no better top-1 for more CPU (before that ranker: 0.7820 whole, 0.7833 at 8
 # sentences; 6 took 36% less CPU per question than whole passages on `make eval`). With the
-# shipped reader, 10
-# against 8: 0.7960 / 0.781 against 0.7953 / 0.778, for 3% more passages read (2026-12-04).
+# shipped reader, 10 against 8: 0.7960 / 0.781 against 0.7953 / 0.778, for 3% more passages
+# read (2026-12-04).
 READ_SENTENCES = config.env_int("QA_READER_SENTENCES", 8)
 MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
 # The other passages are not read when a sentence of the first one already scores this much
