@@ -118,7 +118,7 @@ def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
             break
     else:
         right_start = start + words[len(words) // 2]
-        left_end = len(text[:right_start].rstrip())
+        left_end = start + len(text[start:right_start].rstrip())
     return _clauses(text, start, left_end) + _clauses(text, right_start, end)
 
 

@@ -48,8 +48,8 @@ MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
 # (combined), the lowest score that lost no top-1 on training half B (1,500 questions,
 # tools/train_reader.py early_stop_table): with the shipped reader 51% stopped there, 2.39
 # passages read per question instead of 3.86 (0.5 stopped 61% and lost three). Since long
-# sentences come as clauses (index.chunking.MAX_SENTENCE_WORDS), 54% stop, 2.32 passages, and
-# it loses 2 of 1,500 against reading all (0.8227 against 0.8240; 0.5 loses 5). With 6
+# sentences come as clauses (index.chunking.MAX_SENTENCE_WORDS), 53% stop, 2.34 passages, and
+# it loses 3 of 1,500 against reading all (0.8207 against 0.8227; 0.5 loses 2). With 6
 # sentences and the reader before, on `make eval`, stopping at 0.5 against 0.9 took 56 against
 # 81 ms per question for answer@1 0.732 against 0.734.
 STOP_SCORE = config.env_float("QA_READER_STOP", 0.6)
