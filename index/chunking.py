@@ -95,13 +95,14 @@ _CLAUSE_ENDS = (
     re.compile(r"([,:]|\s[\u2013\u2014-]|[\u2013\u2014])\s+"),
 )
 _MIN_CLAUSE_WORDS = 5
+_TOKEN = re.compile(r"\S+")
 
 
 def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """text[start:end] if it is at most MAX_SENTENCE_WORDS words, else its clauses: cut in two at
     the best kind of clause end (_CLAUSE_ENDS) nearest its middle, each half again so; without
     one, at the middle word."""
-    words = [m.start() for m in re.finditer(r"\S+", text[start:end])]
+    words = [m.start() for m in _TOKEN.finditer(text, start, end)]
     if len(words) <= MAX_SENTENCE_WORDS:
         return [(start, end)]
     middle = len(words) / 2
@@ -110,14 +111,14 @@ def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
             (abs(before - middle), m.end(1), m.end())
             for m in pattern.finditer(text, start, end)
             if _MIN_CLAUSE_WORDS
-            <= (before := bisect.bisect_left(words, m.end() - start))
+            <= (before := bisect.bisect_left(words, m.end()))
             <= len(words) - _MIN_CLAUSE_WORDS
         ]
         if cuts:
             _, left_end, right_start = min(cuts)
             break
     else:
-        right_start = start + words[len(words) // 2]
+        right_start = words[len(words) // 2]
         left_end = start + len(text[start:right_start].rstrip())
     return _clauses(text, start, left_end) + _clauses(text, right_start, end)
 
