@@ -357,3 +357,15 @@ def test_the_combination_is_fitted_to_put_the_right_sentence_first() -> None:
     assert top_choices(combiner, Dataset(x, y, group))[1].mean() > 0.97
     # Scaled to probabilities: on average as often right as the labels say.
     assert abs(combiner.score(x).mean() - y.mean()) < 0.02
+
+
+@shipped
+def test_a_passage_scores_the_same_whatever_it_is_read_with() -> None:
+    reader = SpanReader()
+    (article, question, answer), (other_article, _, other_answer) = EXAMPLES
+    passage = _passage_around(article, answer)
+    longer = _passage_around(other_article, other_answer, before=4, after=4)
+    (alone,) = reader.read(question, [passage])
+    _, together = reader.read(question, [longer, passage])
+    assert [r.score for r in together] == [r.score for r in alone]
+    assert [r.span for r in together] == [r.span for r in alone]
