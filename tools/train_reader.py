@@ -112,7 +112,7 @@ NEGATIVES_PER_QUESTION = 1
 SHIFTED_NEGATIVE_SHARE = 1.0
 COMBINE_QUESTIONS = 1500
 UNANSWERABLE = 400
-STOP_SCORES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+STOP_SCORES = (0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 BATCH = 16
 EPOCHS = 1
 # Batches are cut from runs of this many examples sorted by length (less padding to compute).
@@ -414,7 +414,7 @@ def early_stop_table(
     for stop in STOP_SCORES:
         share = first_only[stop] / len(items)
         lines.append(
-            f"{stop:.1f} / {share:.3f} / {share + (1 - share) * passages:.2f}"
+            f"{stop:.2f} / {share:.3f} / {share + (1 - share) * passages:.2f}"
             f" / {right[stop] / len(items):.4f}"
         )
     return "\n".join(lines)
