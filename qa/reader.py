@@ -50,7 +50,8 @@ MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
 # passage, 1.66 passages read per question instead of 3.84, for the same top-1 as 0.6 (0.8207;
 # 2.33 passages) and one question fewer than reading every passage (0.8213); 0.3 loses 4 more.
 # On `make eval`, 0.35 against 0.6: answer@1 0.758 against 0.760 at the threshold, 0.791
-# against 0.793 without, dev unchanged, 40 against 56 ms per question (2026-12-04).
+# against 0.793 without, dev unchanged; in one process on its index, 52-53 against 63-72 ms of
+# CPU per question (2026-12-04, docs/benchmarks.md).
 STOP_SCORE = config.env_float("QA_READER_STOP", 0.35)
 MAX_TOKENS = 256
 MAX_SPAN_TOKENS = 30
