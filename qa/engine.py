@@ -142,11 +142,14 @@ class Engine:
             timeline = sorted(ranked, key=lambda s: dates[s.doc_id] or "")[:MAX_ENTRIES]
             timeline = timeline if len(timeline) > 1 else []
         else:
-            ranked = select_sentences(snapshot, selection_query(query), query_vector, hits, texts)
+            development = asks_for_development(query)
+            ranked = select_sentences(
+                snapshot, selection_query(query), query_vector, hits, texts, development
+            )
             recency = time_filter is not None and time_filter.recency
             best = _best(ranked, dates, recency)
             timeline = pick_timeline(query, ranked, dates, MIN_ANSWER_SCORE) if best else []
-            if timeline and asks_for_development(query):
+            if timeline and development:
                 # "What happened to X?" on a running story: the latest stage answers, the
                 # timeline shows the ones before it.
                 best = timeline[-1]

@@ -201,15 +201,17 @@ class Reader:
         starts: Sequence[int],
         groups: Sequence[int],
         first_stage: np.ndarray,
+        read_all: bool = False,
     ) -> tuple[np.ndarray, dict[int, tuple[int, int]]]:
         """Combined scores (unread candidates stay below every read one) and the best span of
-        each read candidate, in the coordinate of `starts` (the candidates' article offsets)."""
+        each read candidate, in the coordinate of `starts` (the candidates' article offsets).
+        `read_all`: no early stop, for answers drawn from several passages (a timeline)."""
         plan, passages = plan_reading(texts, starts, groups, first_stage)
         if not plan:
             return first_stage, {}
         results = self.span_reader.read(question, passages[:1])
         combined = self.combine(plan, results, first_stage)
-        if len(plan) > 1 and combined.max() < self.stop_score:
+        if len(plan) > 1 and (read_all or combined.max() < self.stop_score):
             results += self.span_reader.read(question, passages[1:])
             combined = self.combine(plan, results, first_stage)
         plan = plan[: len(results)]

@@ -101,8 +101,11 @@ def select_sentences(
     query_vector: np.ndarray,
     hits: list[PassageHit],
     texts: dict[str, str],
+    read_all: bool = False,
 ) -> list[ScoredSentence]:
-    """Candidate sentences of the top passages, best first."""
+    """Candidate sentences of the top passages, best first. `read_all`: the reader reads
+    all its passages, even when the first already holds a confident answer (a timeline needs
+    the sentences of every article scored)."""
     found = candidates(snapshot, question, query_vector, hits[:PASSAGES_FOR_SENTENCES], texts)
     if not found.rows:
         return []
@@ -115,6 +118,7 @@ def select_sentences(
             [row[3] for row in found.rows],
             [row[1] for row in found.rows],
             scores,
+            read_all,
         )
         spans = [read_spans.get(i, span) for i, span in enumerate(spans)]
     scored = [

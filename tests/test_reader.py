@@ -297,6 +297,11 @@ def test_a_confident_first_passage_is_read_alone() -> None:
         EXAMPLES[0][1], sentences, starts, groups, first_stage
     )
     assert np.allclose(more, full)
+    # A timeline's question reads them all, however confident the first passage.
+    every, _ = Reader(stop_score=full[answer_at] - 1e-6).rescore(
+        EXAMPLES[0][1], sentences, starts, groups, first_stage, read_all=True
+    )
+    assert np.allclose(every, full)
 
 
 def test_switch_off(monkeypatch: pytest.MonkeyPatch) -> None:
