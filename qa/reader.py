@@ -49,6 +49,8 @@ MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
 # each passage read alone (SpanReader.read), 0.35 stops 77% of the questions after the first
 # passage, 1.66 passages read per question instead of 3.84, for the same top-1 as 0.6 (0.8207;
 # 2.33 passages) and one question fewer than reading every passage (0.8213); 0.3 loses 4 more.
+# With the reader fine-tuned since: 76%, 1.67 passages, top-1 0.8300 against 0.8353 at 0.6
+# (2.36 passages) and 0.8333 reading every passage; 0.3 loses 2 more.
 # On `make eval`, 0.35 against 0.6: answer@1 0.758 against 0.760 at the threshold, 0.791
 # against 0.793 without, dev unchanged; in one process on its index, 52-53 against 63-72 ms of
 # CPU per question (2026-12-04, docs/benchmarks.md).

@@ -102,9 +102,12 @@ TRAIN_QUESTIONS = 4000
 # fine-tuning in float32 on that AMD EPYC, 4,372 s for this step, 2026-12-04): half B read
 # top-1 0.7953 and answer@1 at the threshold 0.778, against 0.8033 and 0.784 for the one it
 # replaced (34,742 passages chosen by the ranker of before fit_listwise); `make eval`
-# 0.745 / 0.771 against 0.736 / 0.767, dev 0.750 against 0.800 (one question). It was
-# fine-tuned before sentences over 60 words came as clauses (index.chunking), which `make
-# train` now reads: a few of its passages would differ.
+# 0.745 / 0.771 against 0.736 / 0.767, dev 0.750 against 0.800 (one question). The shipped
+# one is `make train` at 486c0a4 on the Intel Xeon (bfloat16, 2026-12-04), with clauses
+# (index.chunking) and each passage read alone: 34,903 passages, 1,706 s of fine-tuning, 31.9
+# min in all (its first run, building the two half indexes); half B read top-1 0.8327 and
+# answer@1 at the threshold 0.810, against 0.8213 and 0.803; `make eval` on that Xeon 0.759 /
+# 0.787, span F1 0.775, dev 0.800, against 0.756 / 0.783, 0.769, 0.750.
 TUNE_SENTENCES = 10
 SHIFTED_QUESTIONS = 7_000  # per extra set, of new Wikipedia's 7,936 and NYT's 10,056
 NEGATIVES_PER_QUESTION = 1
