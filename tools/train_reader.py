@@ -82,9 +82,11 @@ from tools.train_ranker import (
 
 SEED = 20240604
 TORCH_COPY = CACHE / "reader-torch"
-# Caps that keep `make train` under 30 minutes on the 2-core Intel Xeon (AMX), if only just:
-# 1 epoch of 34,742 passages in bfloat16, 1,599-1,611 s (1,701-1,720 s for this step; two
-# runs), 29.5-29.8 min with the ranker step. Measured on half B's reading top-1 (1,500
+# Caps chosen to keep `make train` under 30 minutes on the 2-core Intel Xeon (AMX), if only
+# just: 1 epoch of 34,742 passages in bfloat16, 1,599-1,611 s (1,701-1,720 s for this step; two
+# runs), 29.5-29.8 min with the ranker step; 34,903 passages took 1,706 s and 31.9 min in all
+# on 2026-12-04 (6,000 per extra set: 27.6 min, half B 0.8233 against 0.8327 and `make eval`
+# 0.742 / 0.784, 0.749 against 0.759 / 0.787, 0.775). Measured on half B's reading top-1 (1,500
 # questions) and `make eval` (answer@1 at the threshold / with none, span F1): SQuAD half A
 # alone 0.769; plus 2,000 per extra set, 2 epochs, 0.777 (0.705 / 0.761, 0.766); (nearly) all
 # of them, 1 epoch, a "no answer" chunk for a quarter 0.784 (0.710 / 0.763, 0.779), for all
