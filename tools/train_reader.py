@@ -99,16 +99,16 @@ TRAIN_QUESTIONS = 4000
 # qa.reader.MAX_PASSAGES), whole, as the shipped reader was fine-tuned. Fine-tuned instead on
 # what it reads at run time (its 6 best sentences grouped by passage, the rest left out), half B
 # read top-1 was 0.778 and answer@1 at the threshold 0.743, against the then shipped 0.784 and
-# 0.759 (AMD EPYC, float32: 3,971 s, 2026-12-03): whole passages teach more context. The shipped
-# reader is this recipe's, its passages chosen by the shipped ranker (34,808; 4,134 s of
+# 0.759 (AMD EPYC, float32: 3,971 s, 2026-12-03): whole passages teach more context. The reader
+# before the shipped one was this recipe's, its passages chosen by the ranker (34,808; 4,134 s of
 # fine-tuning in float32 on that AMD EPYC, 4,372 s for this step, 2026-12-04): half B read
 # top-1 0.7953 and answer@1 at the threshold 0.778, against 0.8033 and 0.784 for the one it
 # replaced (34,742 passages chosen by the ranker of before fit_listwise); `make eval`
 # 0.745 / 0.771 against 0.736 / 0.767, dev 0.750 against 0.800 (one question). The shipped
 # one is `make train` at 486c0a4 on the Intel Xeon (bfloat16, 2026-12-04), with clauses
-# (index.chunking) and each passage read alone: 34,903 passages, 1,706 s of fine-tuning, 31.9
-# min in all (its first run, building the two half indexes); half B read top-1 0.8327 and
-# answer@1 at the threshold 0.810, against 0.8213 and 0.803; `make eval` on that Xeon 0.759 /
+# (index.chunking) and each passage read alone (timings above); half B read top-1 0.8327 and
+# answer@1 at the threshold 0.810, against 0.8213 and 0.803 for that one with its combination
+# refitted since; `make eval` on that Xeon 0.759 /
 # 0.787, span F1 0.775, dev 0.800, against 0.756 / 0.783, 0.769, 0.750.
 TUNE_SENTENCES = 10
 SHIFTED_QUESTIONS = 7_000  # per extra set, of new Wikipedia's 7,936 and NYT's 10,056
