@@ -53,10 +53,9 @@ eval: install
 	$(BIN)/python -m tools.squad_eval
 
 # Refits qa/ranker_weights.json, then fine-tunes the span reader (qa/reader.onnx, .json), on
-# the training articles only (seeded; on a 2-core Intel Xeon with AMX, in bfloat16 at 0.74-0.78
-# s per batch, 29.5-29.8 min, and 31.9 min for the reader shipped now, 2026-12-04: over the
-# 30-minute budget, docs/benchmarks.md; a processor without AMX runs float32, 1.6 s per batch
-# on that Xeon and 1.9 on an AVX2-only AMD EPYC, so about 60 or 78 min there).
+# the training articles only (seeded; on a 2-core Intel Xeon with AMX, in bfloat16 without
+# dropout at about 0.53 s per batch of 16: about 26 min, 2026-12-04, docs/benchmarks.md; a
+# processor without AMX runs float32, several times slower per batch).
 train: install
 	$(BIN)/python -m tools.train_ranker
 	$(BIN)/python -m tools.train_reader
