@@ -54,8 +54,9 @@ eval: install
 
 # Refits qa/ranker_weights.json, then fine-tunes the span reader (qa/reader.onnx, .json), on
 # the training articles only (seeded; on a 2-core Intel Xeon with AMX, in bfloat16 without
-# dropout at about 0.53 s per batch of 16: about 26 min, 2026-12-04, docs/benchmarks.md; a
-# processor without AMX runs float32, several times slower per batch).
+# dropout at 0.47-0.53 s per batch of 16: 23-26 min, 2026-12-04, docs/benchmarks.md; a
+# processor without AMX runs float32: with dropout, 1.6 s per batch on that Xeon and 1.9 on an
+# AVX2-only AMD EPYC, against 0.78 in bfloat16).
 train: install
 	$(BIN)/python -m tools.train_ranker
 	$(BIN)/python -m tools.train_reader

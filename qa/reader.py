@@ -48,9 +48,10 @@ MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
 # (combined). On training half B (1,500 questions, tools/train_reader.py early_stop_table), with
 # each passage read alone (SpanReader.read), the shipped reader's top-1 is 0.8307 / 0.8373 /
 # 0.8393 at 0.35 / 0.45 / 0.6, with 1.66 / 1.86 / 2.24 passages read per question, against
-# 0.8387 and 3.84 passages reading every one. On `make eval`, 0.45 against 0.35: answer@1 0.762
-# against 0.758 at the threshold, 27 against 25 ms per question (2026-12-04). The reader before
-# lost less to stopping (0.8300 at 0.35 against 0.8333 reading all), and 0.35 was the default.
+# 0.8387 and 3.84 passages reading every one. On `make eval`, 0.45 against 0.35: answer@1
+# 0.762 against 0.758 at the threshold, 24-27 (two runs) against 25 ms per question
+# (2026-12-04). The reader before lost less to stopping (0.8300 at 0.35 against 0.8333 reading
+# all), and 0.35 was the default.
 STOP_SCORE = config.env_float("QA_READER_STOP", 0.45)
 MAX_TOKENS = 256
 MAX_SPAN_TOKENS = 30
