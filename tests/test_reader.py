@@ -219,8 +219,8 @@ def test_reader_finds_the_answer_in_real_passages() -> None:
     ]
     assert len(right_spans) >= 15
     # A span holds the answer and little else, never most of its sentence (at most 0.45 of its
-    # words with the shipped reader: "to travel to Russia's eastern city of Vladivostok from
-    # Pyongyang in an armoured train", 14 of 35).
+    # words with the shipped reader; "to travel to Russia's eastern city of Vladivostok from
+    # Pyongyang in an armoured train" is 14 of 35).
     assert all(len(span.split()) <= len(sentence.split()) / 2 for span, sentence in right_spans)
 
 

@@ -101,10 +101,7 @@ TRAIN_QUESTIONS = 4000
 # fine-tuning in float32 on that AMD EPYC, 4,372 s for this step, 2026-12-04): half B read
 # top-1 0.7953 and answer@1 at the threshold 0.778, against 0.8033 and 0.784 for the one it
 # replaced (34,742 passages chosen by the ranker of before fit_listwise); `make eval`
-# 0.745 / 0.771 against 0.736 / 0.767, dev 0.750 against 0.800 (one question). The shipped
-# one is this recipe's `make train` on the Intel Xeon (bfloat16, 2026-12-04): half B read top-1
-# 0.8400 and answer@1 at the threshold 0.820, against 0.8327 and 0.810 for the one before it
-# (dropout on, 7,000 questions per extra set); dev 0.900 against 0.800.
+# 0.745 / 0.771 against 0.736 / 0.767, dev 0.750 against 0.800 (one question).
 TUNE_SENTENCES = 10
 NEGATIVES_PER_QUESTION = 1
 # Share of the extra sets' questions that also get a chunk of their article without the answer.
@@ -120,7 +117,9 @@ LEARNING_RATE = 1e-4
 # Attention and hidden dropout are off: on CPU, drawing their random masks took 59% of a
 # forward pass (16 x 130 tokens, bfloat16), and a batch takes 0.45 instead of 0.69 s (0.55 with
 # only attention dropout off). Attention dropout alone off, 7,000 questions per extra set: half
-# B top-1 0.8240 against 0.8327 with it (24.0 against 31.9 min); both off, all questions 0.8400.
+# B top-1 0.8240 against 0.8327 with it (24.0 against 31.9 min of `make train`). Both off, all
+# questions (shipped: `make train` on the Intel Xeon, 23.3 min): 0.8400, answer@1 at the
+# threshold 0.820 against 0.810, dev 0.900 against 0.800.
 DROPOUT = 0.0
 HEAD_LEARNING_RATE = 1e-3
 
