@@ -55,8 +55,9 @@ eval: install
 # Refits qa/ranker_weights.json, then fine-tunes the span reader (qa/reader.onnx, .json), on
 # the training articles only (seeded; on a 2-core Intel Xeon with AMX, in bfloat16 without
 # dropout at 0.47-0.53 s per batch of 16: 23-26 min, 2026-12-04, docs/benchmarks.md; a
-# processor without AMX runs float32: with dropout, 1.6 s per batch on that Xeon and 1.9 on an
-# AVX2-only AMD EPYC, against 0.78 in bfloat16).
+# processor without AMX runs float32, 0.70 s per batch of NYT examples on that Xeon without
+# dropout against 0.45 in bfloat16, so about 35 min; more on an AVX2-only AMD EPYC, which took
+# 1.9 s per batch with dropout).
 train: install
 	$(BIN)/python -m tools.train_ranker
 	$(BIN)/python -m tools.train_reader
