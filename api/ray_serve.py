@@ -12,7 +12,6 @@ replica in the `X-Dateline-Replica` header.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -69,8 +68,6 @@ def replica_app(index_root: Path, settings: ApiSettings) -> FastAPI:
     """Runs once in each replica as it starts: the model, the index and the app."""
     started = time.perf_counter()
     _bind_replica_grpc_to_node()
-    # As many encoder threads as CPUs reserved: replicas sharing a node must not oversubscribe it.
-    os.environ.setdefault("QA_ENCODER_THREADS", str(max(1, round(REPLICA_CPUS))))
     engine = Engine(index_root)
     engine.snapshot  # noqa: B018 - load the index now: a replica is ready only when it can answer
     app = create_app(engine, settings)

@@ -36,11 +36,14 @@ def backend_name() -> str:
 class Embedder:
     """Loads the model once; `encode` returns float32 unit vectors, one row per text."""
 
-    def __init__(self, model_path: str | None = None, backend: str | None = None) -> None:
+    def __init__(
+        self, model_path: str | None = None, backend: str | None = None, threads: int | None = None
+    ) -> None:
+        """`threads`: of one ONNX run (default QA_ENCODER_THREADS, for batches)."""
         self.model_path = model_path or config.model_path()
         self.backend = backend or backend_name()
         self._encoder = (
-            _OnnxEncoder(self.model_path)
+            _OnnxEncoder(self.model_path, threads)
             if self.backend == "onnx"
             else (_TorchEncoder(self.model_path))
         )
@@ -94,15 +97,24 @@ class _TorchEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def cpu_session(model: Path) -> onnxruntime.InferenceSession:
-    """An onnxruntime CPU session on QA_ENCODER_THREADS threads whose idle workers sleep
-    instead of spinning: with concurrent questions (or other processes) on 2 cores, spinning
-    burnt CPU the other requests needed. Measured on `qa serve`: p95 at concurrency 1
-    27 -> 13 ms, q/s at 8 107 -> 125 (docs/benchmarks.md)."""
+def query_threads() -> int:
+    """QA_QUERY_THREADS: threads of one run for one question. One: a question's run is too small
+    to split (2 threads were no faster and took 40-70% more CPU), so concurrent questions use
+    the other cores instead."""
+    return config.env_int("QA_QUERY_THREADS", 1)
+
+
+def cpu_session(model: Path, threads: int | None = None) -> onnxruntime.InferenceSession:
+    """An onnxruntime CPU session on `threads` (default QA_ENCODER_THREADS) threads whose idle
+    workers sleep instead of spinning: with concurrent questions (or other processes) on 2
+    cores, spinning burnt CPU the other requests needed. Measured on `qa serve`: p95 at
+    concurrency 1 27 -> 13 ms, q/s at 8 107 -> 125 (docs/benchmarks.md)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = config.env_int("QA_ENCODER_THREADS", os.cpu_count() or 1)
+    options.intra_op_num_threads = threads or config.env_int(
+        "QA_ENCODER_THREADS", os.cpu_count() or 1
+    )
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
@@ -111,12 +123,12 @@ def cpu_session(model: Path) -> onnxruntime.InferenceSession:
 class _OnnxEncoder:
     """The int8 export run by onnxruntime; mean pooling and L2 normalising done here."""
 
-    def __init__(self, model_path: str) -> None:
+    def __init__(self, model_path: str, threads: int | None = None) -> None:
         from tokenizers import Tokenizer
 
         from index.onnx_export import ensure_onnx
 
-        self._session = cpu_session(ensure_onnx(model_path))
+        self._session = cpu_session(ensure_onnx(model_path), threads)
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
         # The shipped tokenizer.json pads every input to 128; pad to the batch's longest instead.

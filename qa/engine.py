@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from index import config
-from index.embedder import Embedder
+from index.embedder import Embedder, query_threads
 from index.store import DocumentRow, IndexSnapshot, live_version
 from qa.conversation import SessionStore, Turn, resolve
 from qa.models import (
@@ -79,7 +79,7 @@ class Engine:
 
     def __init__(self, index_root: Path, embedder: Embedder | None = None) -> None:
         self.index_root = index_root
-        self.embedder = embedder or Embedder()
+        self.embedder = embedder or Embedder(threads=query_threads())
         self.sessions = SessionStore(SESSION_TTL_SECONDS, MAX_SESSIONS)
         self._snapshot: IndexSnapshot | None = None
         self._lock = threading.Lock()

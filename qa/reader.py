@@ -27,7 +27,7 @@ import numpy as np
 from tokenizers import Encoding, Tokenizer
 
 from index import config
-from index.embedder import cpu_session
+from index.embedder import cpu_session, query_threads
 from qa.ranker import Ranker, load_ranker
 
 MODEL_FILE = Path(__file__).with_name("reader.onnx")
@@ -168,7 +168,7 @@ class SpanReader:
     """The int8 ONNX reader: start and end logits for every token of (question, passage)."""
 
     def __init__(self, model: Path = MODEL_FILE) -> None:
-        self._session = cpu_session(model)
+        self._session = cpu_session(model, query_threads())
         self._tokenizer = tokenizer()
 
     def read(self, question: str, passages: Sequence[Passage]) -> list[list[SentenceReading]]:

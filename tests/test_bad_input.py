@@ -23,8 +23,8 @@ BUSES = "Which company operated the Luton Airport buses sent to Ukraine?"
 
 def run_qa(args: list[str], embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> Result:
     """`qa ...` in this process, sharing the already loaded model instead of loading another."""
-    monkeypatch.setattr("index.embedder.Embedder", lambda *_: embedder)
-    monkeypatch.setattr("qa.engine.Embedder", lambda *_: embedder)
+    monkeypatch.setattr("index.embedder.Embedder", lambda *_, **__: embedder)
+    monkeypatch.setattr("qa.engine.Embedder", lambda *_, **__: embedder)
     return CliRunner().invoke(main, args)
 
 

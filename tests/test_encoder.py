@@ -45,6 +45,29 @@ def questions() -> list[str]:
     return [json.loads(line)["question"] for line in DEV.read_text().splitlines() if line.strip()]
 
 
+def test_a_question_runs_on_one_thread_with_the_same_vectors(
+    sample_index: Path,
+    onnx_embedder: Embedder,
+    sentences: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Answering encodes one question per run on QA_QUERY_THREADS (1) threads; ingest's batches
+    on QA_ENCODER_THREADS. The thread count must not change a vector."""
+    engine = Engine(sample_index)
+    assert engine.embedder._encoder._session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv("QA_ENCODER_THREADS", "2")
+    batch = Embedder(backend="onnx")
+    assert batch._encoder._session.get_session_options().intra_op_num_threads == 2
+    for text in sentences[:20]:
+        assert np.array_equal(engine.embedder.encode([text]), batch.encode([text]))
+    assert np.array_equal(engine.embedder.encode(sentences), batch.encode(sentences))
+    monkeypatch.setenv("QA_QUERY_THREADS", "2")
+    assert (
+        Engine(sample_index).embedder._encoder._session.get_session_options().intra_op_num_threads
+        == 2
+    )
+
+
 def test_onnx_vectors_match_torch_on_real_sentences(
     torch_embedder: Embedder, onnx_embedder: Embedder, sentences: list[str]
 ) -> None:
