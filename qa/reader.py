@@ -11,7 +11,8 @@ that passage left out); a sentence's reader score is its best span's score over 
 sentence first, joins that with the first stage's score and holds the abstain threshold; the
 best span is the answer's `span`. The passage of the first stage's best sentence is read
 first, and the others only when none of its sentences is already a confident answer
-(QA_READER_STOP). Shipped as an int8 ONNX file run by onnxruntime (no torch at run time).
+(QA_READER_STOP) and one of them is at least near one (QA_READER_FLOOR). Shipped as an int8
+ONNX file run by onnxruntime (no torch at run time).
 `QA_READER=off`, or a missing model file, keeps the first stage alone.
 """
 
@@ -43,16 +44,21 @@ WEIGHTS_FILE = Path(__file__).with_name("reader.json")
 # shipped reader, 10 against 8: 0.7960 / 0.781 against 0.7953 / 0.778, for 3% more passages
 # read (2026-12-04).
 READ_SENTENCES = config.env_int("QA_READER_SENTENCES", 8)
-MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 4)
+MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 3)
 # The other passages are not read when a sentence of the first one already scores this much
 # (combined). On training half B (1,500 questions, tools/train_reader.py early_stop_table), with
 # each passage read alone (SpanReader.read), the shipped reader's top-1 is 0.8307 / 0.8373 /
 # 0.8393 at 0.35 / 0.45 / 0.6, with 1.66 / 1.86 / 2.24 passages read per question, against
-# 0.8387 and 3.84 passages reading every one. On `make eval`, 0.45 against 0.35: answer@1
-# 0.762 against 0.758 at the threshold, 24-27 (two runs) against 25 ms per question
-# (2026-12-04). The reader before lost less to stopping (0.8300 at 0.35 against 0.8333 reading
-# all), and 0.35 was the default.
-STOP_SCORE = config.env_float("QA_READER_STOP", 0.45)
+# 0.8387 and 3.84 passages reading every one (at most 4 passages). At most 3 passages and 0.6:
+# 0.8380 and 1.87 passages, as many as 4 and 0.45 (0.8373), and 3 instead of 3.98 for the
+# questions of half B asked where their article is missing (2026-12-04).
+STOP_SCORE = config.env_float("QA_READER_STOP", 0.6)
+# Nor when no sentence of the first passage scores this much: the passage of the first stage's
+# best sentence holds nothing near an answer, so the articles most likely do not hold one. On half
+# B (3 passages, stop 0.6), 0.02 reads 1.60 instead of 3 passages for a question whose article is
+# missing, for 2 right top-1 answers lost of 1,500, one of them above the abstain threshold
+# (0.01: 2.23 passages, 1 and 1 lost; 0.03: 1.38, 5 and 4); `0` reads them all (2026-12-04).
+FLOOR_SCORE = config.env_float("QA_READER_FLOOR", 0.02)
 MAX_TOKENS = 256
 MAX_SPAN_TOKENS = 30
 # A longer question is cut to this many characters (a word piece is at least one character),
@@ -188,11 +194,16 @@ class Reader:
     """The span reader plus its learned combination with the first stage."""
 
     def __init__(
-        self, model: Path = MODEL_FILE, weights: Path = WEIGHTS_FILE, stop_score: float = STOP_SCORE
+        self,
+        model: Path = MODEL_FILE,
+        weights: Path = WEIGHTS_FILE,
+        stop_score: float = STOP_SCORE,
+        floor_score: float = FLOOR_SCORE,
     ) -> None:
         self.span_reader = SpanReader(model)
         self.combiner: Ranker = load_ranker(weights, features=COMBINED)
         self.stop_score = stop_score
+        self.floor_score = floor_score
 
     def rescore(
         self,
@@ -211,7 +222,9 @@ class Reader:
             return first_stage, {}
         results = self.span_reader.read(question, passages[:1])
         combined = self.combine(plan, results, first_stage)
-        if len(plan) > 1 and (read_all or combined.max() < self.stop_score):
+        if len(plan) > 1 and (
+            read_all or reads_on(combined.max(), self.stop_score, self.floor_score)
+        ):
             results += self.span_reader.read(question, passages[1:])
             combined = self.combine(plan, results, first_stage)
         plan = plan[: len(results)]
@@ -237,6 +250,11 @@ class Reader:
         read = np.concatenate(plan[: len(results)])
         found = [r for passage in results for r in passage]
         return self.combiner.score(combination_features(found, first_stage[read]))
+
+
+def reads_on(first_best: float, stop: float = STOP_SCORE, floor: float = FLOOR_SCORE) -> bool:
+    """Whether the other passages are read, given the first passage's best combined score."""
+    return floor <= first_best < stop
 
 
 def combination_features(found: Sequence[SentenceReading], first_stage: np.ndarray) -> np.ndarray:

@@ -301,7 +301,7 @@ def test_rescore_reads_the_best_sentences_and_keeps_the_rest_below() -> None:
 
 
 @shipped
-def test_a_confident_first_passage_is_read_alone() -> None:
+def test_a_confident_or_hopeless_first_passage_is_read_alone() -> None:
     text = (ARTICLES / EXAMPLES[0][0]).read_text(encoding="utf-8")
     bounds = split_sentences(text)[:20]
     sentences = [text[a:b] for a, b in bounds]
@@ -312,7 +312,9 @@ def test_a_confident_first_passage_is_read_alone() -> None:
     first_stage = np.full(len(sentences), 0.1)
     first_stage[answer_at] = 0.9
     first_stage[[i for i in range(len(bounds)) if groups[i] != groups[answer_at]][:8]] = 0.5
-    full, _ = Reader(stop_score=1.0).rescore(EXAMPLES[0][1], sentences, starts, groups, first_stage)
+    full, _ = Reader(stop_score=1.0, floor_score=0.0).rescore(
+        EXAMPLES[0][1], sentences, starts, groups, first_stage
+    )
     assert full[answer_at] == full.max()
     # Two sessions may differ in a score's last bits: stop just below it, then just above.
     alone, _ = Reader(stop_score=full[answer_at] - 1e-6).rescore(
@@ -329,6 +331,11 @@ def test_a_confident_first_passage_is_read_alone() -> None:
         EXAMPLES[0][1], sentences, starts, groups, first_stage
     )
     assert np.allclose(more, full)
+    # Below the floor (QA_READER_FLOOR), it is read alone too: nothing near an answer there.
+    hopeless, _ = Reader(stop_score=1.0, floor_score=full[answer_at] + 1e-6).rescore(
+        EXAMPLES[0][1], sentences, starts, groups, first_stage
+    )
+    assert np.allclose(hopeless, alone)
     # A timeline's question reads them all, however confident the first passage.
     every, _ = Reader(stop_score=full[answer_at] - 1e-6).rescore(
         EXAMPLES[0][1], sentences, starts, groups, first_stage, read_all=True
@@ -367,11 +374,17 @@ def test_stop_table_counts_first_passage_stops_and_their_top1() -> None:
     x = np.array([[3.0], [-1.0], [-2.0], [0.5], [0.0], [1.0]])
     y = np.concatenate([item.labels for item in items])
     group = np.array([0, 0, 0, 1, 1, 1])
-    rows = early_stop_table(identity, x, y, group, items).splitlines()[1:]
+    # Asked without their article: a first passage below the floor (0.007), one at 0.5.
+    unanswered = [Reading(q, [], [two, one], np.zeros(3), np.zeros(3, bool)) for q in "rs"]
+    x_none = np.array([[-5.0], [-6.0], [0.0], [0.0], [-1.0], [0.0]])
+    group_none = np.array([0, 0, 0, 1, 1, 1])
+    rows = early_stop_table(
+        identity, (x, y, group, items), (x_none, group_none, unanswered)
+    ).splitlines()[1:]
     table = {float(r.split(" / ")[0]): [float(v) for v in r.split(" / ")[1:]] for r in rows}
-    assert table[0.5] == [1.0, 1.0, 0.5]  # both stop; q2 then misses its answer
-    assert table[0.7] == [0.5, 1.5, 1.0]  # q1 stops, q2 reads on and finds it
-    assert table[1.0] == [0.0, 2.0, 1.0]
+    assert table[0.5] == [1.0, 1.0, 0.5, 1.0]  # all stop; q2 then misses its answer
+    assert table[0.7] == [0.5, 1.5, 1.0, 1.5]  # q1 and r stop, q2 and s read on
+    assert table[1.0] == [0.0, 2.0, 1.0, 1.5]  # r stops: nothing near an answer
 
 
 def test_the_combination_is_fitted_to_put_the_right_sentence_first() -> None:

@@ -45,6 +45,7 @@ from qa.evaluate import GoldQuestion, answer_correct
 from qa.ranker import Ranker, load_ranker
 from qa.reader import (
     COMBINED,
+    FLOOR_SCORE,
     MODEL_FILE,
     WEIGHTS_FILE,
     Passage,
@@ -56,6 +57,7 @@ from qa.reader import (
     passages_in,
     passages_to_read,
     plan_reading,
+    reads_on,
     tokenizer,
 )
 from qa.retrieve import hybrid_search
@@ -397,32 +399,41 @@ def cross_fitted_threshold(
 
 
 def early_stop_table(
-    combiner: Ranker, x: np.ndarray, y: np.ndarray, group: np.ndarray, items: Sequence[Reading]
+    combiner: Ranker,
+    answerable: tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[Reading]],
+    removed: tuple[np.ndarray, np.ndarray, Sequence[Reading]],
 ) -> str:
-    """Per QA_READER_STOP, from `combination_data` of `items`: the share of questions whose
-    first passage is the only one read, passages read per question, and top-1 (the best read
-    sentence holds a gold answer)."""
-    scores = combiner.score(x)
-    first_only = dict.fromkeys(STOP_SCORES, 0)
-    right = dict.fromkeys(STOP_SCORES, 0)
-    for number, item in enumerate(items):
-        combined, labels = scores[group == number], y[group == number]
-        first = combined[: len(item.passages[0].sentences)]
-        for stop in STOP_SCORES:
-            stopped = first.max() >= stop
-            first_only[stop] += stopped
-            right[stop] += bool(labels[np.argmax(first if stopped else combined)])
-    passages = np.mean([len(item.passages) for item in items])
+    """Per QA_READER_STOP (with the shipped QA_READER_FLOOR), from `combination_data` of half B's
+    questions: the share that read only their first passage, passages read per question, top-1
+    (the best read sentence holds a gold answer), and passages read per question asked where its
+    article is missing (`removed`)."""
+    x, y, group, items = answerable
+    scores, none_scores = combiner.score(x), combiner.score(removed[0])
     lines = [
-        f"QA_READER_STOP on {len(items)} questions: stop / first passage only / passages / top-1"
+        f"QA_READER_STOP with QA_READER_FLOOR {FLOOR_SCORE}, {len(items)} questions: stop / first "
+        f"passage only / passages / top-1 / passages for {len(removed[2])} without their article"
     ]
     for stop in STOP_SCORES:
-        share = first_only[stop] / len(items)
+        seen = [stopped_reading(scores[group == n], item, stop) for n, item in enumerate(items)]
+        right = np.mean([y[group == n][np.argmax(s)] for n, (s, _) in enumerate(seen)])
+        missing = [
+            stopped_reading(none_scores[removed[1] == n], item, stop)[1]
+            for n, item in enumerate(removed[2])
+        ]
         lines.append(
-            f"{stop:.2f} / {share:.3f} / {share + (1 - share) * passages:.2f}"
-            f" / {right[stop] / len(items):.4f}"
+            f"{stop:.2f} / {np.mean([read == 1 for _, read in seen]):.3f}"
+            f" / {np.mean([read for _, read in seen]):.2f} / {right:.4f} / {np.mean(missing):.2f}"
         )
     return "\n".join(lines)
+
+
+def stopped_reading(combined: np.ndarray, item: Reading, stop: float) -> tuple[np.ndarray, int]:
+    """The combined scores answering weighs for one question at QA_READER_STOP `stop`, and how
+    many passages it reads for them."""
+    first = combined[: len(item.passages[0].sentences)]
+    if reads_on(first.max(), stop):
+        return combined, len(item.passages)
+    return first, 1
 
 
 def combination_questions(
@@ -463,9 +474,12 @@ def main() -> None:
     train, held_out = split_articles(load_squad(fetch_squad()))
     half_a, half_b = train_halves(train)
     if args.stop_table:
-        answerable = combination_questions(half_a, half_b)[0]
-        x, y, group = combination_data(SpanReader(MODEL_FILE), answerable)
-        print(early_stop_table(load_ranker(WEIGHTS_FILE, COMBINED), x, y, group, answerable))
+        answerable, removed = combination_questions(half_a, half_b)
+        reader = SpanReader(MODEL_FILE)
+        x, y, group = combination_data(reader, answerable)
+        x_none, _, group_none = combination_data(reader, removed)
+        combiner = load_ranker(WEIGHTS_FILE, COMBINED)
+        print(early_stop_table(combiner, (x, y, group, answerable), (x_none, group_none, removed)))
         return
     if args.combination:
         shipped = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
@@ -535,7 +549,7 @@ def write_combination(
     WEIGHTS_FILE.write_text(final.to_json(summary) + "\n", encoding="utf-8")
     print({**summary, "min_answer_score": threshold}, file=sys.stderr)
     print(f"wrote {WEIGHTS_FILE}")
-    print(early_stop_table(final, x, y, group, answerable))
+    print(early_stop_table(final, (x, y, group, answerable), (x_none, group_none, removed)))
 
 
 if __name__ == "__main__":
