@@ -410,12 +410,17 @@ def test_the_combination_is_fitted_to_put_the_right_sentence_first() -> None:
 
 
 @shipped
-def test_a_passage_scores_the_same_whatever_it_is_read_with() -> None:
+def test_a_passage_scores_the_same_whatever_it_is_read_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     reader = SpanReader()
     (article, question, answer), (other_article, _, other_answer) = EXAMPLES
     passage = _passage_around(article, answer)
     longer = _passage_around(other_article, other_answer, before=4, after=4)
     (alone,) = reader.read(question, [passage])
-    _, together = reader.read(question, [longer, passage])
-    assert [r.score for r in together] == [r.score for r in alone]
-    assert [r.span for r in together] == [r.span for r in alone]
+    # Read at once on threads of their own (QA_READER_PARALLEL), or one after the other.
+    for parallel in (2, 1):
+        monkeypatch.setattr(second_stage, "PARALLEL_READS", parallel)
+        _, together = reader.read(question, [longer, passage])
+        assert [r.score for r in together] == [r.score for r in alone]
+        assert [r.span for r in together] == [r.span for r in alone]
