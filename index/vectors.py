@@ -75,7 +75,8 @@ def build_vector_index(vectors: np.ndarray, path: Path, index_type: str | None =
 
     `index_type` overrides the choice by size (benchmarks and tests compare the two).
     Exact search costs O(rows) per question (~4 ms at 100k rows on one core); the HNSW graph
-    costs ~0.3 ms at recall@10 >= 0.98 of exact (docs/benchmarks.md) but takes longer to build.
+    costs ~0.45 ms at recall@10 >= 0.98 of exact at 122k chunks (docs/benchmarks.md) but
+    takes longer to build.
     """
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     index_type = index_type or choose_index_type(len(vectors))
