@@ -179,7 +179,7 @@ class SpanReader:
     def __init__(self, model: Path = MODEL_FILE) -> None:
         self._session = cpu_session(model, query_threads())
         self._tokenizer = tokenizer()
-        self._pool = ThreadPoolExecutor(PARALLEL_READS, thread_name_prefix="reader")
+        self._pool = ThreadPoolExecutor(max(PARALLEL_READS, 1), thread_name_prefix="reader")
 
     def read(self, question: str, passages: Sequence[Passage]) -> list[list[SentenceReading]]:
         """Each passage in a run of its own: int8 activations are quantised with one scale per
