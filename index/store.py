@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -609,9 +610,10 @@ class IndexSnapshot:
     def size(self) -> int:
         return len(self.chunk_ids)
 
-    @property
+    @cached_property
     def newest_date(self) -> date | None:
-        """The newest article date: "now" for relative dates in questions about this archive."""
+        """The newest article date: "now" for relative dates in questions about this archive.
+        Once per snapshot: it scans every chunk's date, 0.14 ms per question at 122k chunks."""
         known = self.chunk_date[self.chunk_date >= 0]
         return date.fromordinal(int(known.max())) if len(known) else None
 
