@@ -46,10 +46,7 @@ def questions() -> list[str]:
 
 
 def test_a_question_runs_on_one_thread_with_the_same_vectors(
-    sample_index: Path,
-    onnx_embedder: Embedder,
-    sentences: list[str],
-    monkeypatch: pytest.MonkeyPatch,
+    sample_index: Path, sentences: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Answering encodes one question per run on QA_QUERY_THREADS (1) threads; ingest's batches
     on QA_ENCODER_THREADS. The thread count must not change a vector."""

@@ -409,20 +409,21 @@ def early_stop_table(
     article is missing (`removed`)."""
     x, y, group, items = answerable
     scores, none_scores = combiner.score(x), combiner.score(removed[0])
+    # Each question's rows, split once for all the stop scores.
+    asked = [(scores[group == n], y[group == n], item) for n, item in enumerate(items)]
+    unanswered = [(none_scores[removed[1] == n], item) for n, item in enumerate(removed[2])]
     lines = [
         f"QA_READER_STOP with QA_READER_FLOOR {FLOOR_SCORE}, {len(items)} questions: stop / first "
         f"passage only / passages / top-1 / passages for {len(removed[2])} without their article"
     ]
     for stop in STOP_SCORES:
-        seen = [stopped_reading(scores[group == n], item, stop) for n, item in enumerate(items)]
-        right = np.mean([y[group == n][np.argmax(s)] for n, (s, _) in enumerate(seen)])
-        missing = [
-            stopped_reading(none_scores[removed[1] == n], item, stop)[1]
-            for n, item in enumerate(removed[2])
-        ]
+        seen = [(stopped_reading(s, item, stop), labels) for s, labels, item in asked]
+        right = np.mean([labels[np.argmax(s)] for (s, _), labels in seen])
+        missing = [stopped_reading(s, item, stop)[1] for s, item in unanswered]
+        seen_read = [read for (_, read), _ in seen]
         lines.append(
-            f"{stop:.2f} / {np.mean([read == 1 for _, read in seen]):.3f}"
-            f" / {np.mean([read for _, read in seen]):.2f} / {right:.4f} / {np.mean(missing):.2f}"
+            f"{stop:.2f} / {np.mean([read == 1 for read in seen_read]):.3f}"
+            f" / {np.mean(seen_read):.2f} / {right:.4f} / {np.mean(missing):.2f}"
         )
     return "\n".join(lines)
 
