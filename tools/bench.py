@@ -284,8 +284,8 @@ def measure_bare_steps(root: Path, questions: list[str]) -> dict[str, float]:
     """The query's bare costs, in this process: encode, FAISS search, BM25, and the engine."""
     from qa.engine import Engine
 
-    embedder = Embedder()
-    engine = Engine(root, embedder)
+    engine = Engine(root)
+    embedder = engine.embedder  # one thread per run, as the server encodes a question
     snapshot = engine.snapshot
     k = min(CANDIDATES, snapshot.size)
     encode, dense, lexical, ask, ask_cpu = [], [], [], [], []
