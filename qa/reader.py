@@ -4,15 +4,15 @@ The first-stage ranker (qa/ranker.py) scores sentences by hand-made features, so
 the question's topic can outrank the next one, which holds the answer ("Which cosmonauts posed
 with the flags?" -> "...its cosmonauts posing with the flags..." over "The photograph featured
 Oleg Artemyev, ..."). The reader is the bundled MiniLM fine-tuned by tools/train_reader.py, on
-training articles only (and SQuAD-shifts sets on other text), to mark answer spans. It reads
-the question with the first stage's best sentences, those of one passage together (the rest of
-that passage left out); a sentence's reader score is its best span's score over the passage's
-"no answer" score. A tiny logistic model (qa/reader.json), fitted to put a question's right
-sentence first, joins that with the first stage's score and holds the abstain threshold; the
-best span is the answer's `span`. The passage of the first stage's best sentence is read
-first, and the others only when none of its sentences is already a confident answer
-(QA_READER_STOP) and one of them is at least near one (QA_READER_FLOOR). Shipped as an int8
-ONNX file run by onnxruntime (no torch at run time).
+training articles only (and SQuAD-shifts sets on other text), to mark answer spans. It reads the
+question with the first stage's best sentences (fewer when they are long), those of one passage
+together (the rest of that passage left out); a sentence's reader score is its best span's score
+over the passage's "no answer" score. A tiny logistic model (qa/reader.json), fitted to put a
+question's right sentence first, joins that with the first stage's score and holds the abstain
+threshold; the best span is the answer's `span`. The passage of the first stage's best sentence
+is read first, and the others only when none of its sentences is already a confident answer
+(QA_READER_STOP) and one of them is at least near one (QA_READER_FLOOR). Shipped as an int8 ONNX
+file run by onnxruntime (no torch at run time).
 `QA_READER=off`, or a missing model file, keeps the first stage alone.
 """
 
@@ -46,6 +46,15 @@ WEIGHTS_FILE = Path(__file__).with_name("reader.json")
 # read (2026-12-04).
 READ_SENTENCES = config.env_int("QA_READER_SENTENCES", 8)
 MAX_PASSAGES = config.env_int("QA_READER_PASSAGES", 3)
+# Of those, the best one and each next one while their characters stay within this
+# (QA_READER_CHARS; 0: no limit): long news sentences made the slowest questions read 3
+# passages of 120-150 tokens. On training half B (shipped stop and floor) top-1 0.8380 at 900
+# against 0.8387 unlimited for 14% fewer tokens read (182 against 211 per question; 800: 0.8367,
+# 20% fewer; 700: 0.8320); at 122k news chunks, in process, 18.6-20.0 against 21.5-22.2 ms CPU
+# per question, p95 26.0-28.4 against 31.1-32.4 ms (2026-12-04). qa/reader.json stays the one
+# fitted on unlimited reading: refitted on this one (`--combination`), half B top-1 at the shipped
+# stop was 0.8360 against 0.8380 and its threshold (0.1472) gave `make eval` answer@1 0.749.
+READ_CHARS = config.env_int("QA_READER_CHARS", 900)
 # The other passages are not read when a sentence of the first one already scores this much
 # (combined). On training half B (1,500 questions, tools/train_reader.py early_stop_table), with
 # each passage read alone (SpanReader.read), the shipped reader's top-1 is 0.8307 / 0.8373 /
@@ -276,8 +285,21 @@ def plan_reading(
     texts: Sequence[str], starts: Sequence[int], groups: Sequence[int], first_stage: np.ndarray
 ) -> tuple[list[np.ndarray], list[Passage]]:
     """Which candidates are read, passage by passage, and those passages' texts."""
-    plan = passages_to_read(groups, first_stage)
+    plan = passages_to_read(groups, first_stage, sentences_to_read(texts, first_stage))
     return plan, passages_in(plan, texts, starts)
+
+
+def sentences_to_read(
+    texts: Sequence[str], first_stage: np.ndarray, budget: int | None = None
+) -> int:
+    """How many of the first stage's READ_SENTENCES best sentences are read: the best one, then
+    each next one while their characters stay within `budget` (default READ_CHARS; 0: all)."""
+    budget = READ_CHARS if budget is None else budget
+    best = np.argsort(-first_stage, kind="stable")[:READ_SENTENCES]
+    if budget <= 0:
+        return len(best)
+    lengths = np.cumsum([len(texts[i]) for i in best])
+    return max(1, int(np.searchsorted(lengths, budget, side="right")))
 
 
 def passages_in(

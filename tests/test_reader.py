@@ -264,6 +264,18 @@ def test_the_best_sentences_are_read_grouped_by_passage(monkeypatch: pytest.Monk
     assert [p.tolist() for p in plan] == [[2], [5, 7]]
 
 
+def test_long_sentences_are_read_fewer() -> None:
+    texts = ["a" * 500, "b" * 300, "c" * 200, "d" * 100]
+    first_stage = np.array([0.9, 0.8, 0.7, 0.6])
+    # 500 + 300 fit in 900 characters; the third would take them to 1,000.
+    assert second_stage.sentences_to_read(texts, first_stage, 900) == 2
+    # In the first stage's order, not the texts': the best (300) and the next (200) fit 550.
+    assert second_stage.sentences_to_read(texts, np.array([0.1, 0.9, 0.8, 0.2]), 550) == 2
+    # The best sentence is read however long it is; 0 lifts the limit.
+    assert second_stage.sentences_to_read(texts, first_stage, 100) == 1
+    assert second_stage.sentences_to_read(texts, first_stage, 0) == 4
+
+
 def test_the_reader_is_fine_tuned_on_whole_passages(monkeypatch: pytest.MonkeyPatch) -> None:
     from tools import train_reader
 
@@ -277,7 +289,10 @@ def test_the_reader_is_fine_tuned_on_whole_passages(monkeypatch: pytest.MonkeyPa
 
 
 @shipped
-def test_rescore_reads_the_best_sentences_and_keeps_the_rest_below() -> None:
+def test_rescore_reads_the_best_sentences_and_keeps_the_rest_below(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(second_stage, "READ_CHARS", 0)  # all READ_SENTENCES, however long
     text = (ARTICLES / EXAMPLES[0][0]).read_text(encoding="utf-8")
     bounds = split_sentences(text)[:20]
     sentences = [text[a:b] for a, b in bounds]
