@@ -264,11 +264,14 @@ def test_the_best_sentences_are_read_grouped_by_passage(monkeypatch: pytest.Monk
     assert [p.tolist() for p in plan] == [[2], [5, 7]]
 
 
-def test_long_sentences_are_read_fewer() -> None:
+def test_long_sentences_are_read_fewer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(second_stage, "READ_CHARS", 900)
     texts = ["a" * 500, "b" * 300, "c" * 200, "d" * 100]
     first_stage = np.array([0.9, 0.8, 0.7, 0.6])
     # 500 + 300 fit in 900 characters; the third would take them to 1,000.
-    assert second_stage.sentences_to_read(texts, first_stage, 900) == 2
+    assert second_stage.sentences_to_read(texts, first_stage) == 2
+    plan, _ = second_stage.plan_reading(texts, [0, 501, 802, 1003], [0, 0, 1, 1], first_stage)
+    assert [p.tolist() for p in plan] == [[0, 1]]
     # In the first stage's order, not the texts': the best (300) and the next (200) fit 550.
     assert second_stage.sentences_to_read(texts, np.array([0.1, 0.9, 0.8, 0.2]), 550) == 2
     # The best sentence is read however long it is; 0 lifts the limit.
