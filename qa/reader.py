@@ -133,8 +133,8 @@ def read_sentences(
     encoding: Encoding, logits: np.ndarray, passage: Passage
 ) -> list[SentenceReading]:
     """Each sentence's best span (start logit + end logit, within the sentence, at most
-    MAX_SPAN_TOKENS) minus the no-answer span at [CLS]. In numpy throughout: the loops over
-    tokens it had took 0.57 ms per passage of 122 tokens, now 0.14 ms."""
+    MAX_SPAN_TOKENS) minus the no-answer span at [CLS]. In numpy throughout: 0.14 ms per
+    passage of 122 tokens, where Python loops over its tokens took 0.57 ms."""
     start_logits, end_logits = logits[:, 0], logits[:, 1]
     positions = passage_tokens(encoding)
     offsets = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)[positions]
